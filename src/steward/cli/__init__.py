@@ -1,0 +1,1 @@
+"""The `steward` command line: one module per command group; heavy imports happen inside commands."""

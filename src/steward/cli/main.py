@@ -1,0 +1,24 @@
+"""The root `steward` command and its groups."""
+
+from __future__ import annotations
+
+import typer
+
+from steward.cli import config_cmd, init_cmd, keys_cmd, serve_cmd
+
+app = typer.Typer(
+    name="steward",
+    help="Steward: an OpenAI-compatible gateway that runs your LLM app for real.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve_cmd.serve)
+app.command("init")(init_cmd.init)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(config_cmd.db_app, name="db")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,162 @@
+"""The whole Steward exception tree; every error knows its HTTP status and OpenAI error type.
+
+    StewardError                      500 api_error
+    ├── ConfigError                   (startup only; never reaches a client)
+    ├── InvalidRequestError           400 invalid_request_error
+    │   ├── RequestTooLargeError      413 invalid_request_error
+    │   └── UnknownModelError         404 invalid_request_error (code model_not_found)
+    ├── AuthenticationError           401 authentication_error
+    ├── PermissionDeniedError         403 permission_error
+    ├── NotFoundError                 404 not_found_error
+    ├── ClientDisconnectedError       499 client_closed_request (recorded, never rendered)
+    ├── StorageError                  503 storage_error (translated from SQLAlchemy)
+    ├── ProviderError                 502 upstream_error  (anything that went wrong upstream)
+    │   ├── UpstreamStatusError       upstream's status (4xx passed through, 5xx as 502)
+    │   ├── UpstreamTimeoutError      504 timeout_error
+    │   ├── UpstreamConnectionError   502 upstream_connection_error
+    │   └── UpstreamProtocolError     502 upstream_error (malformed body or stream)
+    ├── NoHealthyTargetError          503 service_unavailable
+    └── OverloadedError               503 overloaded_error (local model queue full)
+
+Messages say what to do. Detail that helps an operator but not a caller goes to logs, not here.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AuthenticationError",
+    "ClientDisconnectedError",
+    "ConfigError",
+    "InvalidRequestError",
+    "NoHealthyTargetError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "ProviderError",
+    "RequestTooLargeError",
+    "StewardError",
+    "StorageError",
+    "UnknownModelError",
+    "UpstreamConnectionError",
+    "UpstreamProtocolError",
+    "UpstreamStatusError",
+    "UpstreamTimeoutError",
+]
+
+
+class StewardError(Exception):
+    """Base of every error Steward raises on purpose."""
+
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "api_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    @property
+    def http_status(self) -> int:
+        return self.status
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ConfigError(StewardError):
+    """The configuration is invalid; raised at startup and by `steward config check`."""
+
+
+class InvalidRequestError(StewardError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class RequestTooLargeError(InvalidRequestError):
+    status = 413
+
+
+class UnknownModelError(InvalidRequestError):
+    status = 404
+    code = "model_not_found"
+
+
+class AuthenticationError(StewardError):
+    status = 401
+    error_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(StewardError):
+    status = 403
+    error_type = "permission_error"
+
+
+class NotFoundError(StewardError):
+    status = 404
+    error_type = "not_found_error"
+
+
+class ClientDisconnectedError(StewardError):
+    status = 499
+    error_type = "client_disconnected"
+
+
+class StorageError(StewardError):
+    status = 503
+    error_type = "storage_error"
+
+
+class ProviderError(StewardError):
+    status = 502
+    error_type = "upstream_error"
+
+
+class UpstreamStatusError(ProviderError):
+    """Upstream answered with an error status; 4xx are the caller's to fix and pass through."""
+
+    def __init__(self, message: str, *, upstream_status: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.upstream_status = upstream_status
+        self.retry_after: float | None = None
+
+    @property
+    def http_status(self) -> int:
+        if 400 <= self.upstream_status < 500:
+            return self.upstream_status
+        return 502
+
+    @property
+    def client_error(self) -> bool:
+        return 400 <= self.upstream_status < 500 and self.upstream_status not in (408, 429)
+
+
+class UpstreamTimeoutError(ProviderError):
+    status = 504
+    error_type = "timeout_error"
+
+
+class UpstreamConnectionError(ProviderError):
+    error_type = "upstream_connection_error"
+
+
+class UpstreamProtocolError(ProviderError):
+    error_type = "upstream_error"
+
+
+class NoHealthyTargetError(StewardError):
+    status = 503
+    error_type = "service_unavailable"
+
+
+class OverloadedError(StewardError):
+    status = 503
+    error_type = "overloaded_error"
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": "1"}

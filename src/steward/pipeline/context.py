@@ -1,0 +1,50 @@
+"""The call context: everything one request carries through the pipeline, typed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from steward.auth.keyring import Principal
+from steward.errors import StewardError
+from steward.routing.targets import Target
+from steward.types import Endpoint, Operation
+from steward.wire.openai import ChatRequest, EmbeddingRequest, TokenUsage
+
+
+@dataclass(slots=True)
+class CallContext:
+    """One request's state. Stages read and fill it; the record stage turns it into a row."""
+
+    id: str
+    endpoint: Endpoint
+    raw_body: bytes
+    credential: str | None
+    started: float = field(default_factory=time.perf_counter)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    principal: Principal | None = None
+    request: ChatRequest | EmbeddingRequest | None = None
+    public_model: str | None = None
+    target: Target | None = None
+    stream: bool = False
+    usage: TokenUsage | None = None
+    ttft_ms: float | None = None
+    error: StewardError | None = None
+
+    @property
+    def operation(self) -> Operation:
+        return "embeddings" if self.endpoint == "embeddings" else "chat"
+
+    def chat_request(self) -> ChatRequest:
+        if not isinstance(self.request, ChatRequest):
+            raise TypeError("this call carries no chat request")
+        return self.request
+
+    def embedding_request(self) -> EmbeddingRequest:
+        if not isinstance(self.request, EmbeddingRequest):
+            raise TypeError("this call carries no embeddings request")
+        return self.request
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000.0

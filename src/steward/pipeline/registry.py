@@ -1,0 +1,43 @@
+"""Stage names to factories, so `[pipeline] stages` in config decides the order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from steward.auth.keyring import KeyRing
+from steward.config.schema import StewardConfig
+from steward.errors import ConfigError
+from steward.pipeline.stage import Next, Stage, build_chain
+from steward.pipeline.stages.auth import AuthStage
+from steward.pipeline.stages.parse import ParseStage
+from steward.pipeline.stages.record import RecordSink, RecordStage
+from steward.pipeline.stages.route import RouteStage
+from steward.routing.targets import ModelTable
+
+
+@dataclass(frozen=True, slots=True)
+class StageDeps:
+    """What built-in stages may depend on; all of it is built once by the runtime."""
+
+    config: StewardConfig
+    keyring: KeyRing
+    models: ModelTable
+    sink: RecordSink
+
+
+StageFactory = Callable[[StageDeps], Stage]
+
+BUILTIN_STAGES: Mapping[str, StageFactory] = {
+    "record": lambda d: RecordStage(d.sink, d.config.config_hash()),
+    "auth": lambda d: AuthStage(d.keyring, required=d.config.auth.required),
+    "parse": lambda d: ParseStage(max_body_bytes=d.config.server.max_body_bytes),
+    "route": lambda d: RouteStage(d.models),
+}
+
+
+def build_pipeline(names: Sequence[str], deps: StageDeps, terminal: Next) -> Next:
+    """Build the chain in config order (the config schema has validated the names)."""
+    if set(names) - set(BUILTIN_STAGES):
+        raise ConfigError(f"pipeline.stages: unknown stage in {list(names)}")
+    return build_chain([BUILTIN_STAGES[n](deps) for n in names], terminal)

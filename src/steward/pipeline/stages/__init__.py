@@ -1,0 +1,1 @@
+"""Built-in stages, one per file, registered by name so config can order them."""

@@ -1,0 +1,70 @@
+"""The record stage: turns every call, streamed or not, failed or not, into one request record."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from steward.errors import ClientDisconnectedError, StewardError
+from steward.pipeline.context import CallContext
+from steward.pipeline.result import ChatStream, Completion, Result
+from steward.pipeline.stage import Next
+from steward.storage.records import RequestRecord
+from steward.wire.openai import usage_from_openai
+
+
+class RecordSink(Protocol):
+    def submit(self, record: RequestRecord) -> None: ...
+
+
+class RecordStage:
+    """Outermost stage: submits to the background writer; never waits on the database."""
+
+    def __init__(self, sink: RecordSink, config_hash: str) -> None:
+        self._sink = sink
+        self._config_hash = config_hash
+
+    async def __call__(self, ctx: CallContext, call_next: Next) -> Result:
+        try:
+            result = await call_next(ctx)
+        except StewardError as exc:
+            self._submit(ctx, exc)
+            raise
+        except asyncio.CancelledError:
+            self._submit(ctx, ClientDisconnectedError("The client closed the connection."))
+            raise
+        if isinstance(result, ChatStream):
+            ctx.ttft_ms = (result.first_chunk_at - ctx.started) * 1000.0
+            result.on_close(lambda stream, error: self._stream_closed(ctx, stream, error))
+        else:
+            if isinstance(result, Completion):
+                ctx.usage = usage_from_openai(result.body.get("usage"))
+            self._submit(ctx, None)
+        return result
+
+    async def _stream_closed(
+        self, ctx: CallContext, stream: ChatStream, error: BaseException | None
+    ) -> None:
+        ctx.usage = stream.usage
+        self._submit(ctx, error if isinstance(error, StewardError) else None)
+
+    def _submit(self, ctx: CallContext, error: StewardError | None) -> None:
+        usage = ctx.usage
+        self._sink.submit(
+            RequestRecord(
+                id=ctx.id,
+                created_at=ctx.created_at,
+                endpoint=ctx.endpoint,
+                status=error.http_status if error else 200,
+                latency_ms=round(ctx.elapsed_ms(), 3),
+                config_hash=self._config_hash,
+                stream=ctx.stream,
+                key_id=ctx.principal.key_id if ctx.principal else None,
+                public_model=ctx.public_model,
+                target=str(ctx.target) if ctx.target else None,
+                error_type=error.error_type if error else None,
+                ttft_ms=round(ctx.ttft_ms, 3) if ctx.ttft_ms is not None else None,
+                input_tokens=usage.input_tokens if usage else None,
+                output_tokens=usage.output_tokens if usage else None,
+            )
+        )

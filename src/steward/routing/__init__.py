@@ -1,0 +1,1 @@
+"""Routing: public model names to provider targets."""

@@ -1,0 +1,77 @@
+"""Targets (`provider/model`) and the table of public models that map to them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from steward.errors import NoHealthyTargetError, UnknownModelError
+from steward.providers.base import Provider
+from steward.types import Operation
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    provider: str
+    model: str
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        provider, _, model = text.partition("/")
+        return cls(provider=provider, model=model)
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    name: str
+    targets: tuple[Target, ...]
+
+
+class ModelTable:
+    """Public model name -> ordered targets, and the providers that serve them."""
+
+    def __init__(self, routes: Sequence[ModelRoute], providers: Mapping[str, Provider]) -> None:
+        self._routes = {route.name: route for route in routes}
+        self._providers = dict(providers)
+
+    def names(self) -> list[str]:
+        return sorted(self._routes)
+
+    def resolve(self, name: str) -> ModelRoute:
+        route = self._routes.get(name)
+        if route is None:
+            known = ", ".join(self.names()) or "none configured"
+            raise UnknownModelError(
+                f"The model '{name}' does not exist on this gateway; use one of: {known} "
+                "(GET /v1/models lists them).",
+                param="model",
+            )
+        return route
+
+    def provider(self, target: Target) -> Provider:
+        return self._providers[target.provider]
+
+    def first_healthy(self, route: ModelRoute, operation: Operation) -> Target:
+        """The first target whose provider is usable and supports the operation."""
+        reasons = []
+        for target in route.targets:
+            provider = self._providers[target.provider]
+            if not provider.supports(operation):
+                reasons.append(f"{target}: does not support {operation}")
+                continue
+            reason = provider.available()
+            if reason is None:
+                return target
+            reasons.append(f"{target}: {reason}")
+        raise NoHealthyTargetError(
+            f"No target of model '{route.name}' can serve {operation} now ("
+            + "; ".join(reasons)
+            + "). Check the providers' keys in the environment or add a target."
+        )
+
+    def available(self, name: str) -> bool:
+        route = self._routes[name]
+        return any(self._providers[t.provider].available() is None for t in route.targets)

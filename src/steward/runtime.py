@@ -1,0 +1,192 @@
+"""The runtime: builds everything from config once, owns clients, stores and background threads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from sqlalchemy.engine import Engine
+
+from steward.auth.keyring import KeyRing
+from steward.auth.refresher import KeyRefresher, principal_entries
+from steward.config.loading import LoadedConfig
+from steward.config.schema import (
+    AnthropicProviderConfig,
+    HTTPProviderConfig,
+    LocalProviderConfig,
+    OpenAIProviderConfig,
+    StewardConfig,
+)
+from steward.config.secrets import resolve_secret
+from steward.errors import StorageError
+from steward.observe.writer import RecordWriter
+from steward.pipeline.call import ProviderCall
+from steward.pipeline.context import CallContext
+from steward.pipeline.registry import StageDeps, build_pipeline
+from steward.pipeline.result import Result
+from steward.pipeline.stage import Next
+from steward.providers.anthropic import AnthropicProvider
+from steward.providers.base import Provider
+from steward.providers.http import HTTPClient, Timeouts
+from steward.providers.local import LocalProvider
+from steward.providers.openai import OpenAIProvider
+from steward.routing.targets import ModelRoute, ModelTable, Target
+from steward.storage import database, keys
+
+log = structlog.get_logger("steward.runtime")
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything a running gateway needs, built once at startup and passed explicitly."""
+
+    loaded: LoadedConfig
+    engine: Engine
+    http: HTTPClient
+    providers: Mapping[str, Provider]
+    models: ModelTable
+    keyring: KeyRing
+    refresher: KeyRefresher
+    writer: RecordWriter
+    chain: Next
+    config_hash: str
+    started: bool = field(default=False)
+    migrated: bool = field(default=False)
+
+    @property
+    def config(self) -> StewardConfig:
+        return self.loaded.config
+
+    @classmethod
+    def build(cls, loaded: LoadedConfig) -> Runtime:
+        """Construct without I/O to upstreams; the database is touched in `open`."""
+        config = loaded.config
+        engine = database.make_engine(database.normalise_url(config.storage.url, loaded.base_dir))
+        http = HTTPClient()
+        providers = {name: _provider(name, cfg, http) for name, cfg in config.providers.items()}
+        routes = [
+            ModelRoute(name, tuple(Target.parse(t) for t in m.targets))
+            for name, m in config.models.items()
+        ]
+        models = ModelTable(routes, providers)
+        keyring = KeyRing()
+        refresher = KeyRefresher(
+            keyring,
+            lambda: principal_entries(keys.load_active_keys(engine)),
+            config.auth.refresh_interval_s,
+        )
+        writer = RecordWriter(
+            engine,
+            spool_dir=_resolve(loaded.base_dir, config.storage.spool_dir),
+            batch_size=config.storage.batch_size,
+            flush_interval_s=config.storage.flush_interval_s,
+            retry_interval_s=config.storage.retry_interval_s,
+        )
+        deps = StageDeps(config=config, keyring=keyring, models=models, sink=writer)
+        chain = build_pipeline(config.pipeline.stages, deps, ProviderCall(models))
+        return cls(
+            loaded=loaded,
+            engine=engine,
+            http=http,
+            providers=providers,
+            models=models,
+            keyring=keyring,
+            refresher=refresher,
+            writer=writer,
+            chain=chain,
+            config_hash=config.config_hash(),
+        )
+
+    async def start(self) -> None:
+        """Migrate, load keys, start background threads and the shared HTTP client."""
+        self.migrate()
+        self.refresher.refresh()
+        self.refresher.start()
+        self.writer.start()
+        await self.http.start()
+        self.started = True
+        log.info(
+            "runtime.started",
+            config=self.loaded.source,
+            config_hash=self.config_hash,
+            models=self.models.names(),
+            keys=len(self.keyring),
+        )
+
+    def migrate(self) -> None:
+        try:
+            database.upgrade(self.engine)
+            self.migrated = True
+        except StorageError as exc:
+            log.error("storage.unavailable", error=exc.message)
+
+    async def stop(self) -> None:
+        """Flush every record (to the database, or to the spool if it is down), close clients."""
+        self.refresher.stop()
+        self.writer.stop(timeout_s=self.config.server.shutdown_timeout_s)
+        await self.http.aclose()
+        for provider in self.providers.values():
+            await provider.aclose()
+        self.engine.dispose()
+        self.started = False
+        log.info("runtime.stopped")
+
+    async def handle(self, ctx: CallContext) -> Result:
+        return await self.chain(ctx)
+
+    def readiness(self) -> list[str]:
+        """Reasons the gateway is not ready; empty when it is."""
+        problems = []
+        if not self.started:
+            problems.append("runtime not started")
+        if not self.migrated:
+            problems.append("database schema not migrated (database unreachable at startup)")
+        if not self.keyring.loaded:
+            problems.append(f"API keys not loaded: {self.refresher.last_error}")
+        if self.writer.stats().state != "ok":
+            problems.append("record writer is spooling: the database is unreachable")
+        if self.models.names() and not any(self.models.available(n) for n in self.models.names()):
+            problems.append("no model has an available target")
+        return problems
+
+
+def _resolve(base_dir: Path, path: str) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else base_dir / candidate
+
+
+def _timeouts(cfg: HTTPProviderConfig) -> Timeouts:
+    return Timeouts(
+        total_s=cfg.timeout_s, connect_s=cfg.connect_timeout_s, idle_s=cfg.stream_idle_timeout_s
+    )
+
+
+def _provider(
+    name: str,
+    cfg: OpenAIProviderConfig | AnthropicProviderConfig | LocalProviderConfig,
+    http: HTTPClient,
+) -> Provider:
+    if isinstance(cfg, LocalProviderConfig):
+        return LocalProvider(
+            name,
+            model_path=cfg.model_path,
+            n_ctx=cfg.n_ctx,
+            n_threads=cfg.n_threads,
+            max_queue=cfg.max_queue,
+        )
+    api_key = resolve_secret(cfg.api_key)
+    if isinstance(cfg, AnthropicProviderConfig):
+        return AnthropicProvider(
+            name,
+            base_url=cfg.base_url,
+            api_key=api_key,
+            http=http,
+            timeouts=_timeouts(cfg),
+            anthropic_version=cfg.anthropic_version,
+            default_max_tokens=cfg.default_max_tokens,
+        )
+    return OpenAIProvider(
+        name, base_url=cfg.base_url, api_key=api_key, http=http, timeouts=_timeouts(cfg)
+    )

@@ -1,0 +1,1 @@
+"""The HTTP surface: an ASGI app with thin routes over the runtime."""

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables, plain repository functions, Alembic migrations, the record writer."""

@@ -1,0 +1,30 @@
+"""The request record: one row per request that reached the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What happened to one request. Built on the request path, written off it in batches."""
+
+    id: str
+    created_at: datetime
+    endpoint: str
+    status: int
+    latency_ms: float
+    config_hash: str
+    stream: bool = False
+    key_id: str | None = None
+    public_model: str | None = None
+    target: str | None = None
+    error_type: str | None = None
+    ttft_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)

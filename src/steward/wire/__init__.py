@@ -1,0 +1,1 @@
+"""Wire formats: OpenAI (the canonical form inside Steward) and Anthropic. Pure, no I/O."""
