@@ -25,7 +25,7 @@ def test_local_model_answers_through_the_gateway(make_gateway: object) -> None:
     with openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0, timeout=120) as c:
         reply = c.chat.completions.create(
             model="local",
-            messages=[{"role": "user", "content": "What is the capital of France?"}],
+            messages=[{"role": "user", "content": "What is 2 + 2? Answer with the number."}],
             max_tokens=24,
             temperature=0,
         )
@@ -41,7 +41,7 @@ def test_local_model_answers_through_the_gateway(make_gateway: object) -> None:
         vectors = c.embeddings.create(
             model="minilm", input=["cancel my order", "cancel my subscription"]
         )
-    assert "paris" in (reply.choices[0].message.content or "").lower()
+    assert "4" in (reply.choices[0].message.content or "")
     assert reply.usage is not None and reply.usage.prompt_tokens > 0
     assert "".join(ch.choices[0].delta.content or "" for ch in streamed if ch.choices)
     assert streamed[-1].usage is not None and streamed[-1].usage.completion_tokens > 0

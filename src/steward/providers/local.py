@@ -63,13 +63,14 @@ class LocalProvider:
         embedding_models: Sequence[str] = ("minilm", "all-minilm-l6-v2"),
     ) -> None:
         self.name = name
+        self.generated_tokens = TokenCounter()
         self._model_path = model_path or bundled_gguf_path()
         self._chat_models = tuple(chat_models)
         self._embedding_models = tuple(embedding_models)
-        path, threads = self._model_path, n_threads
+        path, threads, counter = self._model_path, n_threads, self.generated_tokens
         # max_concurrency > 1 means that many copies of the model, each with its own thread.
         self._chat: ModelRunner[_LlamaChat] = ModelRunner(
-            lambda: _LlamaChat.load(path, n_ctx=n_ctx, n_threads=threads),
+            lambda: _LlamaChat.load(path, n_ctx=n_ctx, n_threads=threads, counter=counter),
             label=Path(path).stem if path else "llama.cpp",
             max_concurrency=max_concurrency,
             max_queue=max_queue,
@@ -298,16 +299,37 @@ class _PromptCount:
     tokens: int = 0
 
 
+class TokenCounter:
+    """Tokens the model has generated since start; written only by worker threads."""
+
+    __slots__ = ("_lock", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def add(self, n: int = 1) -> None:
+        with self._lock:
+            self._value += n
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+
 class _LlamaChat:
     """A loaded llama.cpp model and its chat template. Only its worker thread touches it."""
 
-    def __init__(self, llm: Any, formatter: Any, n_ctx: int) -> None:
+    def __init__(self, llm: Any, formatter: Any, n_ctx: int, counter: TokenCounter) -> None:
+        self._counter = counter
         self._llm = llm
         self._formatter = formatter
         self._n_ctx = n_ctx
 
     @classmethod
-    def load(cls, model_path: str | None, *, n_ctx: int, n_threads: int | None) -> _LlamaChat:
+    def load(
+        cls, model_path: str | None, *, n_ctx: int, n_threads: int | None, counter: TokenCounter
+    ) -> _LlamaChat:
         if model_path is None:
             raise FileNotFoundError("no GGUF model path configured")
         import llama_cpp
@@ -330,7 +352,7 @@ class _LlamaChat:
             bos_token=_token_text(llm, bos),
             stop_token_ids=[eos],
         )
-        return cls(llm, formatter, n_ctx)
+        return cls(llm, formatter, n_ctx, counter)
 
     def close(self) -> None:
         self._llm.close()
@@ -394,6 +416,7 @@ class _LlamaChat:
             inner: Callable[[Any, Any], bool] | None = result.stopping_criteria
 
             def stop(input_ids: Any, logits: Any) -> bool:
+                self._counter.add()  # called once per generated token
                 return cancel.is_set() or (inner is not None and bool(inner(input_ids, logits)))
 
             return dataclasses.replace(result, stopping_criteria=StoppingCriteriaList([stop]))
