@@ -65,7 +65,7 @@ def test_env_overrides_file_and_cli_overrides_env(tmp_path: Path) -> None:
 
 def test_env_override_with_unknown_key_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "")
-    with pytest.raises(ConfigError, match="server.prot: unknown key"):
+    with pytest.raises(ConfigError, match=r"server\.prot: unknown key"):
         load_config(path, environ={"STEWARD_SERVER__PROT": "1"})
 
 
