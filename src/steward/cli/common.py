@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from steward.config.loading import LoadedConfig, load_config
-from steward.errors import StewardError
+if TYPE_CHECKING:
+    from steward.config.loading import LoadedConfig
 
 ConfigOption = Annotated[
     Path | None,
@@ -32,6 +32,10 @@ def config_path(option: Path | None) -> Path:
 
 
 def load(option: Path | None, **overrides: object) -> LoadedConfig:
+    """Load and validate config; imported here so `steward --help` stays fast."""
+    from steward.config.loading import load_config
+    from steward.errors import StewardError
+
     try:
         return load_config(config_path(option), overrides=overrides)
     except StewardError as exc:
