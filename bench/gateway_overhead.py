@@ -95,13 +95,16 @@ class PhaseResult:
     p99_ms: float
     mean_ms: float
     cpu_ms_per_request: float | None = None
+    cpu_system_share: float | None = None  # the kernel's part (sockets, epoll) of that CPU time
+    upstream_connections: int | None = None  # opened by Steward during the phase; 0 = all reused
 
 
 @dataclass(slots=True)
 class Report:
     machine: dict[str, object]
     cli: dict[str, object] = field(default_factory=dict)
-    phases: dict[str, PhaseResult] = field(default_factory=dict)
+    phases: dict[str, PhaseResult] = field(default_factory=dict)  # medians over runs
+    runs: list[dict[str, PhaseResult]] = field(default_factory=list)
     steward: dict[str, object] = field(default_factory=dict)
     summary: dict[str, dict[str, object]] = field(default_factory=dict)
 
@@ -123,6 +126,15 @@ def machine_facts() -> dict[str, object]:
         "kernel": platform.release(),
         "loadavg_before": os.getloadavg(),
     }
+
+
+def system_cpu_s() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def measure_cli(runs: int) -> dict[str, object]:
@@ -216,34 +228,63 @@ def stop(child: subprocess.Popen[bytes]) -> None:
         child.wait(timeout=10)
 
 
+def http_get(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
+    """(status, body) of one `GET path` on a fresh connection; the body is read by Content-Length."""
+    request = f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += _recv(sock)
+        head, _, body = data.partition(b"\r\n\r\n")
+        match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        length = int(match.group(1)) if match else 0
+        while len(body) < length:
+            body += _recv(sock)
+    return int(head.split(b" ", 2)[1]), body[:length]
+
+
+def _recv(sock: socket.socket) -> bytes:
+    data = sock.recv(65536)
+    if not data:
+        raise ConnectionError("connection closed before the response was complete")
+    return data
+
+
 def wait_ready(port: int, path: str, process: psutil.Process, log: Path, timeout_s: float) -> None:
     """Poll `GET path` until it answers 200; fail early if the process dies."""
     deadline = time.monotonic() + timeout_s
-    request = f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n".encode()
     last = "no answer"
     while time.monotonic() < deadline:
         if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
             raise BenchError(f"{log.name} exited during start-up:\n{tail(log)}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-                sock.sendall(request)
-                answer = sock.recv(4096)
-            if answer.startswith(b"HTTP/1.1 200"):
+            status, body = http_get(port, path)
+            if status == 200:
                 return
-            last = answer.decode(errors="replace")[:300]
+            last = f"HTTP {status}: {body[:300]!r}"
         except OSError as exc:
             last = str(exc)
         time.sleep(0.1)
     raise BenchError(f"{path} on port {port} not ready after {timeout_s} s ({last}):\n{tail(log)}")
 
 
+def upstream_connections(port: int) -> int:
+    """Connections the fake upstream has accepted so far."""
+    status, body = http_get(port, "/stats")
+    if status != 200:
+        raise BenchError(f"upstream /stats answered HTTP {status}")
+    return int(json.loads(body)["connections"])
+
+
 def tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def cpu_s(process: psutil.Process) -> float:
+def cpu_s(process: psutil.Process) -> tuple[float, float]:
+    """(user, system) CPU seconds of every thread of the process so far."""
     times = process.cpu_times()
-    return float(times.user + times.system)
+    return float(times.user), float(times.system)
 
 
 # -- phases ---------------------------------------------------------------------------------------
@@ -272,6 +313,14 @@ def load(
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What a phase through Steward observes besides latency."""
+
+    steward: psutil.Process
+    upstream_port: int
+
+
 def phase(
     name: str,
     port: int,
@@ -280,15 +329,21 @@ def phase(
     requests: int,
     concurrency: int,
     stream: bool = False,
-    steward: psutil.Process | None = None,
+    probe: Probe | None = None,
 ) -> PhaseResult:
-    """One measured run; with `steward`, its CPU time per request across the run."""
-    before = cpu_s(steward) if steward else 0.0
+    """One measured run; with a probe, Steward's CPU per request and new upstream connections."""
+    before = cpu_s(probe.steward) if probe else (0.0, 0.0)
+    connections_before = upstream_connections(probe.upstream_port) if probe else 0
     result = load(port, request, requests=requests, concurrency=concurrency, stream=stream)
-    cpu_ms = None
-    if steward:
+    cpu_ms = system_share = connections = None
+    if probe:
         time.sleep(SETTLE_S)
-        cpu_ms = (cpu_s(steward) - before) * 1000.0 / result.completed
+        after = cpu_s(probe.steward)
+        # Each /stats query is a connection of its own: the second one is not Steward's.
+        connections = upstream_connections(probe.upstream_port) - connections_before - 1
+        user, system = after[0] - before[0], after[1] - before[1]
+        cpu_ms = (user + system) * 1000.0 / result.completed
+        system_share = round(system / (user + system), 3) if user + system > 0 else None
     row = PhaseResult(
         name=name,
         concurrency=concurrency,
@@ -300,6 +355,8 @@ def phase(
         p99_ms=round(result.percentile_ms(99), 3),
         mean_ms=round(result.mean_ms(), 3),
         cpu_ms_per_request=round(cpu_ms, 4) if cpu_ms is not None else None,
+        cpu_system_share=system_share,
+        upstream_connections=connections,
     )
     print(f"  {name:<16} {row.requests:>6} req  {row.rps:>8.0f} rps  p50 {row.p50_ms:.3f} ms")
     return row
@@ -307,7 +364,8 @@ def phase(
 
 def run_phases(
     args: argparse.Namespace, ports: tuple[int, int], key: str, steward: psutil.Process
-) -> dict[str, PhaseResult]:
+) -> list[dict[str, PhaseResult]]:
+    """Warm up, then measure every phase `--repeat` times."""
     upstream_port, steward_port = ports
     plain = chat_body("bench", stream=False)
     streamed = chat_body("bench", stream=True)
@@ -322,33 +380,67 @@ def run_phases(
     load(steward_port, stream_req, requests=200, concurrency=16, stream=True)
     time.sleep(SETTLE_S)
 
-    print("measuring")
+    probe = Probe(steward, upstream_port)
+    runs: list[dict[str, PhaseResult]] = []
+    for repeat in range(1, args.repeat + 1):
+        print(f"measuring, run {repeat} of {args.repeat}")
+        runs.append(
+            measure_once(
+                args, (upstream_port, steward_port), (direct_req, via_req, stream_req), probe
+            )
+        )
+    return runs
+
+
+def measure_once(
+    args: argparse.Namespace,
+    ports: tuple[int, int],
+    requests: tuple[bytes, bytes, bytes],
+    probe: Probe,
+) -> dict[str, PhaseResult]:
+    upstream_port, steward_port = ports
+    direct_req, via_req, stream_req = requests
     n1, n64 = args.requests_c1, args.requests_c64
     phases = [
         phase("direct c=1", upstream_port, direct_req, requests=n1, concurrency=1),
-        phase("through c=1", steward_port, via_req, requests=n1, concurrency=1, steward=steward),
-        phase("through c=64", steward_port, via_req, requests=n64, concurrency=64, steward=steward),
+        phase("through c=1", steward_port, via_req, requests=n1, concurrency=1, probe=probe),
+        phase("through c=64", steward_port, via_req, requests=n64, concurrency=64, probe=probe),
     ]
-    for concurrency, requests in ((1, args.requests_stream_c1), (16, args.requests_stream_c16)):
+    for concurrency, count in ((1, args.requests_stream_c1), (16, args.requests_stream_c16)):
         phases.append(
             phase(
                 f"stream c={concurrency}",
                 steward_port,
                 stream_req,
-                requests=requests,
+                requests=count,
                 concurrency=concurrency,
                 stream=True,
-                steward=steward,
+                probe=probe,
             )
         )
     return {p.name: p for p in phases}
 
 
+def median_phases(runs: list[dict[str, PhaseResult]]) -> dict[str, PhaseResult]:
+    """Per phase, the median of every number across runs (each field on its own)."""
+    merged = {}
+    for name, first in runs[0].items():
+        values = {}
+        for key, value in asdict(first).items():
+            column = [asdict(run[name])[key] for run in runs]
+            if isinstance(value, int | float) and None not in column:
+                values[key] = type(value)(statistics.median(column))
+            else:
+                values[key] = value
+        merged[name] = PhaseResult(**values)
+    return merged
+
+
 def idle_cpu_ms_per_s(steward: psutil.Process, seconds: float = 2.0) -> float:
     """Background CPU of an idle Steward (writer polling, key refresher), for context."""
-    before = cpu_s(steward)
+    before = sum(cpu_s(steward))
     time.sleep(seconds)
-    return (cpu_s(steward) - before) * 1000.0 / seconds
+    return (sum(cpu_s(steward)) - before) * 1000.0 / seconds
 
 
 def thread_affinity(process: psutil.Process) -> list[list[int]]:
@@ -398,8 +490,17 @@ def run(args: argparse.Namespace, report: Report, workdir: Path) -> None:
         wait_ready(steward_port, "/readyz", steward, workdir / "steward.log", 60)
         if load_cpus:
             os.sched_setaffinity(0, load_cpus)
+        ours = [steward, upstream, psutil.Process()]
+        ours_before, (busy_before, steal_before) = sum(sum(cpu_s(p)) for p in ours), system_cpu_s()
+        started = time.monotonic()
         report.steward["idle_cpu_ms_per_s"] = round(idle_cpu_ms_per_s(steward), 3)
-        report.phases = run_phases(args, (upstream_port, steward_port), key, steward)
+        report.runs = run_phases(args, (upstream_port, steward_port), key, steward)
+        report.phases = median_phases(report.runs)
+        wall = time.monotonic() - started
+        busy, steal = system_cpu_s()
+        others = (busy - busy_before) - (sum(sum(cpu_s(p)) for p in ours) - ours_before)
+        report.machine["other_processes_cpus"] = round(max(others, 0.0) / wall, 2)
+        report.machine["steal_cpus"] = round((steal - steal_before) / wall, 3)
         report.steward["rss_mb"] = round(steward.memory_info().rss / 2**20, 1)
         report.steward["threads"] = steward.num_threads()
         report.steward["thread_affinity"] = thread_affinity(steward)
@@ -457,13 +558,21 @@ def print_report(report: Report) -> None:
     print(f"\nmachine: {m['nproc']} CPUs, {m['cpu_model']}, Python {m['python']}")
     print(f"load average before {m['loadavg_before']}, after {m.get('loadavg_after')}")
     print(
+        f"during the measured runs: other processes used {m.get('other_processes_cpus')} CPUs, "
+        f"steal {m.get('steal_cpus')} CPUs"
+    )
+    print(
         f"pinning: Steward on {report.steward['pinned_cpus']}, load on {report.steward['load_cpus']}"
     )
-    print(f"\n{'phase':<14} {'req':>6} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10}")
+    print(
+        f"\n{'phase':<14} {'req':>6} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10} {'sys':>5} {'new up conns':>12}"
+    )
     for p in report.phases.values():
         cpu = f"{p.cpu_ms_per_request:.3f}" if p.cpu_ms_per_request is not None else "-"
+        sys_share = f"{p.cpu_system_share:.0%}" if p.cpu_system_share is not None else "-"
+        conns = "-" if p.upstream_connections is None else str(p.upstream_connections)
         print(
-            f"{p.name:<14} {p.requests:>6} {p.rps:>8.0f} {p.p50_ms:>8.3f} {p.p99_ms:>8.3f} {cpu:>10}"
+            f"{p.name:<14} {p.requests:>6} {p.rps:>8.0f} {p.p50_ms:>8.3f} {p.p99_ms:>8.3f} {cpu:>10} {sys_share:>5} {conns:>12}"
         )
     print(f"\n{'metric':<48} {'measured':>9} {'target':>9}  met")
     for metric, row in report.summary.items():
@@ -491,6 +600,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--chunk-gap-ms", type=float, default=1.0, help="upstream delay between stream events"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs; medians reported")
     parser.add_argument("--help-runs", type=int, default=5)
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--json", type=Path, help="also write the full results here")

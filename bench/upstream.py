@@ -5,7 +5,9 @@
 `POST /v1/chat/completions` answers a canned `chat.completion` (with usage), or, when the body
 says `"stream": true`, a canned SSE stream: 20 content chunks, a usage chunk and `[DONE]`, sent
 with `Transfer-Encoding: chunked`. `--chunk-gap-ms` spaces the stream's events in time so each
-reaches the gateway as its own read, as tokens from a real model do. `GET /healthz` answers 200.
+reaches the gateway as its own read, as tokens from a real model do. `GET /healthz` answers 200;
+`GET /stats` answers `{"connections": N, "requests": M}` counted since start, which shows whether
+the gateway reuses its upstream connections.
 It parses only what it needs (request line, Content-Length, the `"stream": true` flag) so that
 it is never the bottleneck of a gateway benchmark.
 """
@@ -94,11 +96,27 @@ HEALTH_RESPONSE = _head("200 OK", [("content-length", "2")]) + b"ok"
 NOT_FOUND_RESPONSE = _head("404 Not Found", [("content-length", "0")])
 
 
+class Counters:
+    """Connections accepted and requests answered, for `GET /stats`."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.requests = 0
+
+    def response(self) -> bytes:
+        body = json.dumps({"connections": self.connections, "requests": self.requests}).encode()
+        head = _head(
+            "200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))]
+        )
+        return head + body
+
+
 class UpstreamProtocol(asyncio.Protocol):
     """One keep-alive connection: requests are answered in order, pipelining tolerated."""
 
-    def __init__(self, chunk_gap_s: float) -> None:
+    def __init__(self, chunk_gap_s: float, counters: Counters) -> None:
         self._chunk_gap_s = chunk_gap_s
+        self._counters = counters
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._streaming = False  # a spaced-out stream is being written; later requests wait
@@ -107,6 +125,7 @@ class UpstreamProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, so no isinstance check here.
         self._transport = cast(asyncio.Transport, transport)
+        self._counters.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -143,6 +162,7 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def _answer(self, request_line: bytes, body: bytes) -> None:
         assert self._transport is not None
+        self._counters.requests += 1
         if request_line.startswith(b"POST /v1/chat/completions "):
             if STREAM_FLAG.search(body):
                 self._stream()
@@ -150,6 +170,8 @@ class UpstreamProtocol(asyncio.Protocol):
                 self._transport.write(COMPLETION_RESPONSE)
         elif request_line.startswith(b"GET /healthz "):
             self._transport.write(HEALTH_RESPONSE)
+        elif request_line.startswith(b"GET /stats "):
+            self._transport.write(self._counters.response())
         else:
             self._transport.write(NOT_FOUND_RESPONSE)
 
@@ -176,8 +198,9 @@ class UpstreamProtocol(asyncio.Protocol):
 
 async def serve(host: str, port: int, chunk_gap_ms: float) -> None:
     loop = asyncio.get_running_loop()
+    counters = Counters()
     server = await loop.create_server(
-        lambda: UpstreamProtocol(chunk_gap_ms / 1000.0), host, port, backlog=1024
+        lambda: UpstreamProtocol(chunk_gap_ms / 1000.0, counters), host, port, backlog=1024
     )
     async with server:
         await server.serve_forever()

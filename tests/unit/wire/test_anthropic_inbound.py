@@ -101,10 +101,13 @@ def test_system_string_and_blocks() -> None:
 
 
 def test_cache_control_keeps_parts() -> None:
+    # Kept on the canonical request (for Anthropic upstreams); OpenAI upstream bodies drop it.
     cached = {"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}}
-    body = to_chat([{"role": "user", "content": [cached]}], system=[cached])
-    assert body["messages"][0]["content"] == [cached]
-    assert body["messages"][1]["content"] == [cached]
+    chat = messages_to_chat(request([{"role": "user", "content": [cached]}], system=[cached]))
+    assert chat.messages[0].content == [cached]
+    assert chat.messages[1].content == [cached]
+    body = chat.to_upstream(chat.model, stream=False)
+    assert body["messages"][1]["content"] == [{"type": "text", "text": "A"}]
 
 
 def test_text_and_image_blocks() -> None:
