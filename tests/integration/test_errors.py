@@ -128,3 +128,27 @@ def test_health_and_readiness(gateway: tuple[Gateway, str]) -> None:
     assert rawhttp.request("GET", gw.url + "/healthz").json() == {"status": "ok"}
     ready = rawhttp.request("GET", gw.url + "/readyz")
     assert ready.status == 200 and ready.json() == {"status": "ready"}
+
+
+def test_chunked_body_over_the_size_limit(gateway: tuple[Gateway, str]) -> None:
+    import http.client
+
+    gw, key = gateway
+    conn = http.client.HTTPConnection("127.0.0.1", int(gw.url.rsplit(":", 1)[1]), timeout=10)
+    try:
+        parts = iter(
+            [b'{"model": "gpt", "messages": [{"role": "user", "content": "']
+            + [b"x" * 1_000_000] * 9
+        )
+        conn.request(
+            "POST",
+            "/v1/chat/completions",
+            body=parts,
+            headers={"authorization": f"Bearer {key}", "transfer-encoding": "chunked"},
+            encode_chunked=True,
+        )
+        response = conn.getresponse()
+        assert response.status == 413
+        assert "larger than" in response.read().decode()
+    finally:
+        conn.close()

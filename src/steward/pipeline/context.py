@@ -21,6 +21,8 @@ class CallContext:
     endpoint: Endpoint
     raw_body: bytes
     credential: str | None
+    body_bytes: int = 0
+    """Size of the body as sent (read or declared); a body over the limit is not kept."""
     started: float = field(default_factory=time.perf_counter)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     principal: Principal | None = None

@@ -69,27 +69,31 @@ def credential(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """At most limit + 1 bytes: enough for the parse stage to tell a too-large body."""
+async def read_body(request: Request, limit: int) -> tuple[bytes, int]:
+    """The body and its size; reading stops past `limit`, and the parse stage refuses it."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        return b"\0" * (limit + 1)
+        return b"", int(declared)
     parts: list[bytes] = []
     size = 0
     async for part in request.stream():
         parts.append(part)
         size += len(part)
         if size > limit:
-            break
-    return b"".join(parts)
+            return b"", size
+    return b"".join(parts), size
 
 
 async def _call(request: Request, endpoint: Endpoint) -> Response | SSEResponse:
     runtime: Runtime = request.app.state.runtime
     request_id = uuid.uuid4().hex
-    raw = await read_body(request, runtime.config.server.max_body_bytes)
+    raw, size = await read_body(request, runtime.config.server.max_body_bytes)
     ctx = CallContext(
-        id=request_id, endpoint=endpoint, raw_body=raw, credential=credential(request)
+        id=request_id,
+        endpoint=endpoint,
+        raw_body=raw,
+        credential=credential(request),
+        body_bytes=size,
     )
     try:
         result = await runtime.handle(ctx)

@@ -22,7 +22,7 @@ class ParseStage:
         self._max_body_bytes = max_body_bytes
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> Result:
-        if len(ctx.raw_body) > self._max_body_bytes:
+        if max(ctx.body_bytes, len(ctx.raw_body)) > self._max_body_bytes:
             raise RequestTooLargeError(
                 f"The request body is larger than {self._max_body_bytes} bytes; send less "
                 "(or raise [server] max_body_bytes)."
