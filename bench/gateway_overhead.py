@@ -33,6 +33,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -42,6 +43,7 @@ from processes import (
     BenchError,
     cpu_s,
     free_port,
+    http_get,
     spawn,
     split_cpus,
     system_cpu_s,
@@ -98,7 +100,9 @@ class PhaseResult:
     mean_ms: float
     cpu_ms_per_request: float | None = None
     cpu_system_share: float | None = None  # the kernel's part (sockets, epoll) of that CPU time
-    upstream_connections: int | None = None  # opened by Steward during the phase; 0 = all reused
+    # Upstream connections Steward opened and closed during the phase; 0 and 0 = all reused.
+    upstream_opened: int | None = None
+    upstream_closed: int | None = None
 
 
 @dataclass(slots=True)
@@ -162,10 +166,37 @@ def import_time(module: str, top: int = 8) -> list[tuple[str, float]]:
     return sorted(rows, key=lambda row: row[1], reverse=True)[:top]
 
 
-# -- processes ------------------------------------------------------------------------------------
-
-
 # -- phases ---------------------------------------------------------------------------------------
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
+    env["BENCH_UPSTREAM_KEY"] = UPSTREAM_KEY
+    return env
+
+
+def create_key(config: Path) -> str:
+    """A fresh API key from `steward keys create`; the secret is the last line it prints."""
+    run = subprocess.run(
+        [str(STEWARD), "keys", "create", "--name", "bench", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+        cwd=config.parent,
+    )
+    if run.returncode != 0:
+        raise BenchError(f"steward keys create failed: {run.stderr.strip()}")
+    return run.stdout.strip().splitlines()[-1].strip()
+
+
+def upstream_connections(port: int) -> tuple[int, int]:
+    """(opened, closed): connections the fake upstream has accepted and seen close so far."""
+    status, body = http_get(port, "/stats")
+    if status != 200:
+        raise BenchError(f"upstream /stats answered HTTP {status}")
+    stats = json.loads(body)
+    return int(stats["connections"]), int(stats["closed"])
 
 
 def load(
@@ -183,10 +214,10 @@ def load(
                 stream=stream,
             )
         )
-    if result.errors or result.timed_out:
+    if result.errors or result.timed_out or not result.completed:
         raise BenchError(
-            f"{result.errors} failed requests (timed out: {result.timed_out}); "
-            f"first: {result.first_error}"
+            f"{result.completed} of {requests} requests succeeded, {result.errors} failed "
+            f"(timed out: {result.timed_out}); first error: {result.first_error}"
         )
     return result
 
@@ -211,14 +242,16 @@ def phase(
 ) -> PhaseResult:
     """One measured run; with a probe, Steward's CPU per request and new upstream connections."""
     before = cpu_s(probe.steward) if probe else (0.0, 0.0)
-    connections_before = upstream_connections(probe.upstream_port) if probe else 0
+    conns_before = upstream_connections(probe.upstream_port) if probe else (0, 0)
     result = load(port, request, requests=requests, concurrency=concurrency, stream=stream)
-    cpu_ms = system_share = connections = None
+    cpu_ms = system_share = opened = closed = None
     if probe:
         time.sleep(SETTLE_S)
         after = cpu_s(probe.steward)
-        # Each /stats query is a connection of its own: the second one is not Steward's.
-        connections = upstream_connections(probe.upstream_port) - connections_before - 1
+        # Each /stats query is a connection of its own, opened (and closed) outside the phase.
+        conns_after = upstream_connections(probe.upstream_port)
+        opened = conns_after[0] - conns_before[0] - 1
+        closed = conns_after[1] - conns_before[1] - 1
         user, system = after[0] - before[0], after[1] - before[1]
         cpu_ms = (user + system) * 1000.0 / result.completed
         system_share = round(system / (user + system), 3) if user + system > 0 else None
@@ -234,7 +267,8 @@ def phase(
         mean_ms=round(result.mean_ms(), 3),
         cpu_ms_per_request=round(cpu_ms, 4) if cpu_ms is not None else None,
         cpu_system_share=system_share,
-        upstream_connections=connections,
+        upstream_opened=opened,
+        upstream_closed=closed,
     )
     print(f"  {name:<16} {row.requests:>6} req  {row.rps:>8.0f} rps  p50 {row.p50_ms:.3f} ms")
     return row
@@ -303,7 +337,7 @@ def median_phases(runs: list[dict[str, PhaseResult]]) -> dict[str, PhaseResult]:
     """Per phase, the median of every number across runs (each field on its own)."""
     merged = {}
     for name, first in runs[0].items():
-        values = {}
+        values: dict[str, Any] = {}
         for key, value in asdict(first).items():
             column = [asdict(run[name])[key] for run in runs]
             if isinstance(value, int | float) and None not in column:
@@ -416,12 +450,12 @@ def print_report(report: Report) -> None:
         f"pinning: Steward on {report.steward['pinned_cpus']}, load on {report.steward['load_cpus']}"
     )
     print(
-        f"\n{'phase':<14} {'req':>6} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10} {'sys':>5} {'new up conns':>12}"
+        f"\n{'phase':<14} {'req':>6} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10} {'sys':>5} {'up conns +/-':>12}"
     )
     for p in report.phases.values():
         cpu = f"{p.cpu_ms_per_request:.3f}" if p.cpu_ms_per_request is not None else "-"
         sys_share = f"{p.cpu_system_share:.0%}" if p.cpu_system_share is not None else "-"
-        conns = "-" if p.upstream_connections is None else str(p.upstream_connections)
+        conns = "-" if p.upstream_opened is None else f"{p.upstream_opened}/{p.upstream_closed}"
         print(
             f"{p.name:<14} {p.requests:>6} {p.rps:>8.0f} {p.p50_ms:>8.3f} {p.p99_ms:>8.3f} {cpu:>10} {sys_share:>5} {conns:>12}"
         )

@@ -100,14 +100,6 @@ def wait_ready(port: int, path: str, process: psutil.Process, log: Path, timeout
     raise BenchError(f"{path} on port {port} not ready after {timeout_s} s ({last}):\n{tail(log)}")
 
 
-def upstream_connections(port: int) -> int:
-    """Connections the fake upstream has accepted so far."""
-    status, body = http_get(port, "/stats")
-    if status != 200:
-        raise BenchError(f"upstream /stats answered HTTP {status}")
-    return int(json.loads(body)["connections"])
-
-
 def tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 

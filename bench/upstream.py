@@ -6,8 +6,8 @@
 says `"stream": true`, a canned SSE stream: 20 content chunks, a usage chunk and `[DONE]`, sent
 with `Transfer-Encoding: chunked`. `--chunk-gap-ms` spaces the stream's events in time so each
 reaches the gateway as its own read, as tokens from a real model do. `GET /healthz` answers 200;
-`GET /stats` answers `{"connections": N, "requests": M}` counted since start, which shows whether
-the gateway reuses its upstream connections.
+`GET /stats` answers `{"connections": N, "closed": C, "requests": M}` counted since start, which
+shows whether the gateway reuses its upstream connections.
 It parses only what it needs (request line, Content-Length, the `"stream": true` flag) so that
 it is never the bottleneck of a gateway benchmark.
 """
@@ -97,14 +97,17 @@ NOT_FOUND_RESPONSE = _head("404 Not Found", [("content-length", "0")])
 
 
 class Counters:
-    """Connections accepted and requests answered, for `GET /stats`."""
+    """Connections accepted and closed, requests answered: for `GET /stats`."""
 
     def __init__(self) -> None:
         self.connections = 0
+        self.closed = 0
         self.requests = 0
 
     def response(self) -> bytes:
-        body = json.dumps({"connections": self.connections, "requests": self.requests}).encode()
+        body = json.dumps(
+            {"connections": self.connections, "closed": self.closed, "requests": self.requests}
+        ).encode()
         head = _head(
             "200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))]
         )
@@ -129,6 +132,7 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._counters.closed += 1
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data

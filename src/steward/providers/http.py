@@ -128,7 +128,9 @@ class HTTPClient:
                 await _raise_status(wrapped, provider, error_message, response.headers)
             yield wrapped
         finally:
-            response.close()
+            # Returns the connection to the pool when the body was read to the end (the usual
+            # case, streams included); closes it otherwise, e.g. when the caller went away.
+            response.release()
 
 
 async def _raise_status(
