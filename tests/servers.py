@@ -81,5 +81,9 @@ class Gateway:
         self._server.should_exit = True
         self._thread.join(timeout=15)
 
+    def in_flight(self) -> int:
+        """Requests the server is still handling (uvicorn's open tasks)."""
+        return len(self._server.server_state.tasks)
+
     def flush(self) -> None:
         self.runtime.writer.flush(timeout_s=5)

@@ -42,4 +42,5 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=int(cfg.server.shutdown_timeout_s) or None,
         server_header=False,
+        proxy_headers=False,
     )

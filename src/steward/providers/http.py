@@ -6,6 +6,7 @@ Nothing from aiohttp leaves this module: callers get `ProviderError` subclasses.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +32,16 @@ class Timeouts:
     total_s: float
     connect_s: float
     idle_s: float
+
+    @property
+    def client(self) -> aiohttp.ClientTimeout:
+        return _client_timeout(self.total_s, self.connect_s, self.idle_s)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(total_s: float, connect_s: float, idle_s: float) -> aiohttp.ClientTimeout:
+    """Built once per distinct setting rather than per request."""
+    return aiohttp.ClientTimeout(total=total_s, connect=connect_s, sock_read=idle_s)
 
 
 class UpstreamResponse:
@@ -91,7 +102,7 @@ class HTTPClient:
             connector=connector,
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
             auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
+            headers={"user-agent": "steward"},
         )
 
     async def aclose(self) -> None:
@@ -113,12 +124,9 @@ class HTTPClient:
         """POST JSON; raise UpstreamStatusError for error statuses, using `error_message(body)`."""
         if self._session is None:
             raise ProviderError("The HTTP client is not started; start the runtime first.")
-        timeout = aiohttp.ClientTimeout(
-            total=timeouts.total_s, connect=timeouts.connect_s, sock_read=timeouts.idle_s
-        )
         try:
             response = await self._session.post(
-                url, data=orjson.dumps(body), headers=headers, timeout=timeout
+                url, data=orjson.dumps(body), headers=headers, timeout=timeouts.client
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise translate(exc, provider, timeouts) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 
 import orjson
 from starlette.requests import Request
@@ -86,7 +86,7 @@ async def read_body(request: Request, limit: int) -> tuple[bytes, int]:
 
 async def _call(request: Request, endpoint: Endpoint) -> Response | SSEResponse:
     runtime: Runtime = request.app.state.runtime
-    request_id = uuid.uuid4().hex
+    request_id = os.urandom(16).hex()
     raw, size = await read_body(request, runtime.config.server.max_body_bytes)
     ctx = CallContext(
         id=request_id,

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from steward.types import JSONObject
 
@@ -63,6 +63,7 @@ class ChatRequest(BaseModel):
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     user: str | None = None
+    _wire: JSONObject | None = PrivateAttr(default=None)
 
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -70,11 +71,20 @@ class ChatRequest(BaseModel):
     def wants_usage_in_stream(self) -> bool:
         return self.stream_options is not None and self.stream_options.include_usage
 
+    def keep_wire(self, data: JSONObject) -> None:
+        """Keep the decoded client body this request was validated from, so forwarding it to
+        an OpenAI-shaped upstream needs no re-serialisation (a `model_dump` per request)."""
+        self._wire = data
+
     def to_upstream(self, model: str, *, stream: bool) -> JSONObject:
         """The body to send an OpenAI-compatible upstream, always asking for usage in streams."""
-        body = self.model_dump(exclude_none=True, exclude_unset=True)
+        if self._wire is not None:
+            body = dict(self._wire)
+            body["messages"] = [_without_hints(m) for m in self._wire["messages"]]
+        else:
+            body = self.model_dump(exclude_none=True, exclude_unset=True)
+            body["messages"] = [_openai_message(m) for m in self.messages]
         body["model"] = model
-        body["messages"] = [_openai_message(m) for m in self.messages]
         if "tools" in body:
             body["tools"] = [_without_cache_control(t) for t in body["tools"]]
         if stream:
@@ -97,6 +107,19 @@ def _openai_message(message: ChatMessage) -> JSONObject:
         data["content"] = [_without_cache_control(part) for part in content]
     data.pop("cache_control", None)
     return data
+
+
+def _without_hints(message: JSONObject) -> JSONObject:
+    """A client's message as sent, minus `cache_control` hints; copied only when it has any."""
+    content = message.get("content")
+    if "cache_control" in message or (
+        isinstance(content, list)
+        and any("cache_control" in p for p in content if isinstance(p, dict))
+    ):
+        message = {k: v for k, v in message.items() if k != "cache_control"}
+        if isinstance(content, list):
+            message["content"] = [_without_cache_control(p) for p in content]
+    return message
 
 
 def _without_cache_control(item: Any) -> Any:

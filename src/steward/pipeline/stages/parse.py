@@ -30,6 +30,7 @@ class ParseStage:
         data = decode_json(ctx.raw_body)
         if ctx.endpoint == "chat":
             ctx.request = validate(ChatRequest, data)
+            ctx.request.keep_wire(data)
         elif ctx.endpoint == "messages":
             ctx.request = messages_to_chat(validate(MessagesRequest, data))
         else:
