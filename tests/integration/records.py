@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 
+from tests.servers import Gateway
+
 from steward.storage.records import RequestRecord
 from steward.storage.requests import get_record, list_records
-from tests.servers import Gateway
 
 WAIT_S = 5.0
 
