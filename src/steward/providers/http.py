@@ -95,6 +95,7 @@ class HTTPClient:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._draining: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=2048, ttl_dns_cache=300, keepalive_timeout=30)
@@ -106,6 +107,8 @@ class HTTPClient:
         )
 
     async def aclose(self) -> None:
+        for task in list(self._draining):
+            task.cancel()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -130,15 +133,41 @@ class HTTPClient:
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise translate(exc, provider, timeouts) from None
+        finished = False
         try:
             wrapped = UpstreamResponse(response, provider, timeouts)
             if response.status >= 400:
                 await _raise_status(wrapped, provider, error_message, response.headers)
             yield wrapped
+            finished = True
         finally:
-            # Returns the connection to the pool when the body was read to the end (the usual
-            # case, streams included); closes it otherwise, e.g. when the caller went away.
+            self._release(response, reuse=finished)
+
+    def _release(self, response: aiohttp.ClientResponse, *, reuse: bool) -> None:
+        """Give the connection back to the pool.
+
+        A stream ends at its `[DONE]` event, often a moment before the end of the HTTP body; the
+        rest is drained in the background (so the caller is not delayed) to keep the connection,
+        which saves a new TCP (and TLS) handshake per stream. A body abandoned on an error or a
+        disconnect closes its connection.
+        """
+        if not reuse or response.content.at_eof():
             response.release()
+            return
+        task = asyncio.get_running_loop().create_task(_drain(response))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+
+async def _drain(response: aiohttp.ClientResponse, timeout_s: float = 1.0) -> None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            while await response.content.readany():
+                pass
+    except (TimeoutError, aiohttp.ClientError):
+        pass
+    finally:
+        response.release()
 
 
 async def _raise_status(
