@@ -21,6 +21,8 @@ import json
 import re
 from typing import cast
 
+from loadgen import new_event_loop
+
 STREAM_CONTENT_CHUNKS = 20
 STREAM_FLAG = re.compile(rb'"stream"\s*:\s*true')
 MODEL = "bench-model"
@@ -210,14 +212,6 @@ async def serve(host: str, port: int, chunk_gap_ms: float) -> None:
         await server.serve_forever()
 
 
-def _new_event_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -226,7 +220,7 @@ def main() -> None:
         "--chunk-gap-ms", type=float, default=0.0, help="delay between stream events (0: one write)"
     )
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_new_event_loop) as r:
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=new_event_loop) as r:
         r.run(serve(args.host, args.port, args.chunk_gap_ms))
 
 

@@ -56,6 +56,11 @@ def test_every_cli_command_is_documented() -> None:
     assert not missing, f"commands missing from README.md/docs/operations.md: {missing}"
 
 
+def test_config_knows_exactly_the_registered_stages() -> None:
+    assert set(BUILTIN_STAGES) == schema.KNOWN_STAGES
+    assert set(schema.DEFAULT_STAGES) <= schema.KNOWN_STAGES
+
+
 def test_every_stage_is_documented() -> None:
     text = (DOCS / "architecture.md").read_text()
     assert all(f"`{name}`" in text for name in BUILTIN_STAGES)
