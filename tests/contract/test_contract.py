@@ -100,7 +100,7 @@ def test_importing_steward_stays_light() -> None:
 
     code = (
         "import sys, steward, steward.cli.main;"
-        "heavy = [m for m in ('llama_cpp', 'numpy', 'sqlalchemy', 'aiohttp', 'tokenizers') "
+        "heavy = [m for m in ('llama_cpp', 'numpy', 'sqlalchemy', 'httptools', 'tokenizers') "
         "if m in sys.modules]; print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

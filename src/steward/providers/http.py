@@ -1,18 +1,15 @@
-"""The one shared upstream HTTP client, and the translation of its exceptions into Steward's.
+"""The one shared upstream HTTP client, and the translation of its errors into Steward's.
 
-Nothing from aiohttp leaves this module: callers get `ProviderError` subclasses.
+Nothing from the transport leaves this module: callers get `ProviderError` subclasses.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from steward.errors import (
@@ -21,6 +18,18 @@ from steward.errors import (
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamTimeoutError,
+)
+from steward.providers.transport import (
+    ConnectError,
+    ConnectTimeout,
+    Disconnected,
+    Exchange,
+    IdleTimeout,
+    InvalidURL,
+    MalformedResponse,
+    Pool,
+    TotalTimeout,
+    TransportError,
 )
 from steward.types import JSONObject
 
@@ -33,30 +42,23 @@ class Timeouts:
     connect_s: float
     idle_s: float
 
-    @property
-    def client(self) -> aiohttp.ClientTimeout:
-        return _client_timeout(self.total_s, self.connect_s, self.idle_s)
-
-
-@functools.lru_cache(maxsize=64)
-def _client_timeout(total_s: float, connect_s: float, idle_s: float) -> aiohttp.ClientTimeout:
-    """Built once per distinct setting rather than per request."""
-    return aiohttp.ClientTimeout(total=total_s, connect=connect_s, sock_read=idle_s)
-
 
 class UpstreamResponse:
     """A streaming view of an upstream response that raises only Steward errors."""
 
-    __slots__ = ("_provider", "_response", "_timeouts")
+    __slots__ = ("_exchange", "_provider", "_timeouts")
 
-    def __init__(self, response: aiohttp.ClientResponse, provider: str, timeouts: Timeouts) -> None:
-        self._response = response
+    def __init__(self, exchange: Exchange, provider: str, timeouts: Timeouts) -> None:
+        self._exchange = exchange
         self._provider = provider
         self._timeouts = timeouts
 
     @property
     def status(self) -> int:
-        return self._response.status
+        return self._exchange.status
+
+    def header(self, name: str) -> str | None:
+        return self._exchange.header(name.lower().encode())
 
     async def json(self) -> JSONObject:
         raw = await self.read()
@@ -75,43 +77,32 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         try:
-            return await self._response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            return await self._exchange.read()
+        except TransportError as exc:
             raise translate(exc, self._provider, self._timeouts) from None
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
+        exchange = self._exchange
         try:
-            while True:
-                data = await self._response.content.readany()
-                if not data:
-                    return
+            while data := await exchange.read_chunk():
                 yield data
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except TransportError as exc:
             raise translate(exc, self._provider, self._timeouts) from None
 
 
 class HTTPClient:
-    """One aiohttp session per process, created at startup and shared by every provider."""
+    """One connection pool per process, created at startup and shared by every provider."""
 
     def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
-        self._draining: set[asyncio.Task[None]] = set()
+        self._pool: Pool | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=2048, ttl_dns_cache=300, keepalive_timeout=30)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            json_serialize=lambda obj: orjson.dumps(obj).decode(),
-            auto_decompress=True,
-            headers={"user-agent": "steward"},
-        )
+        self._pool = Pool(limit=2048, keepalive_s=30.0)
 
     async def aclose(self) -> None:
-        for task in list(self._draining):
-            task.cancel()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     @asynccontextmanager
     async def post(
@@ -124,55 +115,39 @@ class HTTPClient:
         timeouts: Timeouts,
         error_message: Any,
     ) -> AsyncIterator[UpstreamResponse]:
-        """POST JSON; raise UpstreamStatusError for error statuses, using `error_message(body)`."""
-        if self._session is None:
+        """POST JSON; raise UpstreamStatusError for error statuses, using `error_message(body)`.
+
+        The connection goes back to the pool when the body was read to its end, or when the
+        caller stopped at a stream's last event (the rest of the body is awaited in the
+        background, for at most a second). A body abandoned on an error or a disconnect closes
+        its connection.
+        """
+        pool = self._pool
+        if pool is None:
             raise ProviderError("The HTTP client is not started; start the runtime first.")
         try:
-            response = await self._session.post(
-                url, data=orjson.dumps(body), headers=headers, timeout=timeouts.client
+            exchange = await pool.post(
+                url,
+                headers,
+                orjson.dumps(body),
+                connect_s=timeouts.connect_s,
+                total_s=timeouts.total_s,
+                idle_s=timeouts.idle_s,
             )
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except TransportError as exc:
             raise translate(exc, provider, timeouts) from None
         finished = False
         try:
-            wrapped = UpstreamResponse(response, provider, timeouts)
-            if response.status >= 400:
-                await _raise_status(wrapped, provider, error_message, response.headers)
+            wrapped = UpstreamResponse(exchange, provider, timeouts)
+            if exchange.status >= 400:
+                await _raise_status(wrapped, provider, error_message)
             yield wrapped
             finished = True
         finally:
-            self._release(response, reuse=finished)
-
-    def _release(self, response: aiohttp.ClientResponse, *, reuse: bool) -> None:
-        """Give the connection back to the pool.
-
-        A stream ends at its `[DONE]` event, often a moment before the end of the HTTP body; the
-        rest is drained in the background (so the caller is not delayed) to keep the connection,
-        which saves a new TCP (and TLS) handshake per stream. A body abandoned on an error or a
-        disconnect closes its connection.
-        """
-        if not reuse or response.content.at_eof():
-            response.release()
-            return
-        task = asyncio.get_running_loop().create_task(_drain(response))
-        self._draining.add(task)
-        task.add_done_callback(self._draining.discard)
+            pool.release(exchange, reuse=finished or exchange.complete)
 
 
-async def _drain(response: aiohttp.ClientResponse, timeout_s: float = 1.0) -> None:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while await response.content.readany():
-                pass
-    except (TimeoutError, aiohttp.ClientError):
-        pass
-    finally:
-        response.release()
-
-
-async def _raise_status(
-    response: UpstreamResponse, provider: str, error_message: Any, headers: Any
-) -> None:
+async def _raise_status(response: UpstreamResponse, provider: str, error_message: Any) -> None:
     raw = await response.read()
     try:
         detail = str(error_message(orjson.loads(raw)))
@@ -182,7 +157,7 @@ async def _raise_status(
         f"Provider {provider} returned HTTP {response.status}: {detail}",
         upstream_status=response.status,
     )
-    error.retry_after = _retry_after(headers.get("retry-after"))
+    error.retry_after = _retry_after(response.header("retry-after"))
     raise error
 
 
@@ -193,24 +168,26 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def translate(exc: BaseException, provider: str, timeouts: Timeouts) -> ProviderError:
-    """Map an aiohttp or timeout exception to the Steward error a caller can act on."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+def translate(exc: TransportError, provider: str, timeouts: Timeouts) -> ProviderError:
+    """Map a transport error to the Steward error a caller can act on."""
+    if isinstance(exc, ConnectTimeout):
         return UpstreamTimeoutError(
             f"Connecting to provider {provider} timed out after {timeouts.connect_s:g} s."
         )
-    if isinstance(exc, aiohttp.SocketTimeoutError):
+    if isinstance(exc, IdleTimeout):
         return UpstreamTimeoutError(
             f"Provider {provider} sent nothing for {timeouts.idle_s:g} s (stream_idle_timeout_s)."
         )
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, TotalTimeout):
         return UpstreamTimeoutError(
             f"Provider {provider} did not finish within {timeouts.total_s:g} s (timeout_s)."
         )
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectError):
         return UpstreamConnectionError(f"Cannot connect to provider {provider}: {exc.os_error}.")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+    if isinstance(exc, Disconnected):
         return UpstreamConnectionError(f"Provider {provider} closed the connection unexpectedly.")
-    if isinstance(exc, aiohttp.ClientPayloadError):
+    if isinstance(exc, MalformedResponse):
         return UpstreamProtocolError(f"Provider {provider} sent a truncated or malformed body.")
+    if isinstance(exc, InvalidURL):
+        return UpstreamConnectionError(f"Provider {provider} is misconfigured: {exc}.")
     return UpstreamConnectionError(f"Request to provider {provider} failed: {type(exc).__name__}.")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Insert, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Dialect, Engine, RowMapping
 
 from steward.storage.database import translate_errors
 from steward.storage.records import RequestRecord
@@ -26,22 +26,46 @@ def insert_records(conn_or_engine: Connection | Engine, records: Sequence[Reques
     """
     if not records:
         return
-    rows = [{name: getattr(record, name) for name in _FIELDS} for record in records]
-    statement = _insert_ignoring_duplicates(conn_or_engine.dialect.name)
+    sql, processors = _insert_ignoring_duplicates(conn_or_engine.dialect)
+    rows = [
+        tuple(
+            value if p is None else p(value)
+            for p, value in zip(processors, _values(r), strict=True)
+        )
+        for r in records
+    ]
     if isinstance(conn_or_engine, Connection):
         with translate_errors(conn_or_engine.engine.url):
-            conn_or_engine.execute(statement, rows)
+            conn_or_engine.exec_driver_sql(sql, rows)
         return
     with translate_errors(conn_or_engine.url), conn_or_engine.begin() as connection:
-        connection.execute(statement, rows)
+        connection.exec_driver_sql(sql, rows)
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Insert:
-    if dialect == "sqlite":
-        return sqlite.insert(requests).on_conflict_do_nothing()
-    if dialect == "postgresql":
-        return postgresql.insert(requests).on_conflict_do_nothing()
-    raise NotImplementedError(f"no idempotent insert for the {dialect} dialect")
+_values = operator.attrgetter(*_FIELDS)
+_Processor = Callable[[Any], Any]
+_STATEMENTS: dict[tuple[str, str], tuple[str, list[_Processor | None]]] = {}
+
+
+def _insert_ignoring_duplicates(dialect: Dialect) -> tuple[str, list[_Processor | None]]:
+    """`INSERT ... ON CONFLICT (id) DO NOTHING` in the driver's own parameter style.
+
+    Sent with `exec_driver_sql` and tuples, which costs half the CPU of a Core `insert()`;
+    values still go through each column type's bind processor, as Core would do.
+    """
+    key = (dialect.name, dialect.paramstyle)
+    if key not in _STATEMENTS:
+        if dialect.name not in ("sqlite", "postgresql"):
+            raise NotImplementedError(f"no idempotent insert for the {dialect.name} dialect")
+        quote = dialect.identifier_preparer.quote
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        columns = [requests.c[name] for name in _FIELDS]
+        sql = (
+            f"INSERT INTO {quote(requests.name)} ({', '.join(quote(c.name) for c in columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))}) ON CONFLICT ({quote('id')}) DO NOTHING"
+        )
+        _STATEMENTS[key] = (sql, [c.type.bind_processor(dialect) for c in columns])
+    return _STATEMENTS[key]
 
 
 def count_records(engine: Engine) -> int:
