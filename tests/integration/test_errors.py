@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import anthropic
 import openai
 import pytest
+from structlog.testing import capture_logs
 from tests import rawhttp
 from tests.integration.records import latest
 from tests.servers import Gateway
@@ -152,3 +156,22 @@ def test_chunked_body_over_the_size_limit(gateway: tuple[Gateway, str]) -> None:
         assert "larger than" in response.read().decode()
     finally:
         conn.close()
+
+
+def test_client_that_leaves_while_sending_the_body(gateway: tuple[Gateway, str]) -> None:
+    gw, key = gateway
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: steward\r\n"
+        f"authorization: Bearer {key}\r\ncontent-length: 1000\r\n\r\n"
+    )
+    deadline = time.monotonic() + 5
+    with capture_logs() as logs:
+        with socket.create_connection(("127.0.0.1", int(gw.url.rsplit(":", 1)[1]))) as sock:
+            sock.sendall(head.encode() + b'{"model": "gpt", "messages": [')
+            while gw.in_flight() == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert gw.in_flight() == 1, "the request never reached the gateway"
+        while gw.in_flight() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gw.in_flight() == 0, "the gateway kept waiting for a client that left"
+    assert not [entry for entry in logs if entry["event"] == "request.unhandled"]

@@ -1,11 +1,10 @@
-"""The ASGI application: routes, error handlers and the lifespan that starts the runtime."""
+"""The ASGI app: the pure-ASGI call path in front of Starlette (other routes, errors, lifespan)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,12 +14,11 @@ from starlette.routing import Route
 from steward.errors import NotFoundError, StewardError
 from steward.runtime import Runtime
 from steward.server import routes
-from steward.server.errors import error_response
+from steward.server.asgi import CALL_PATHS, CallHandler, GatewayApp
+from steward.server.errors import error_response, unhandled
 
-log = structlog.get_logger("steward.server")
 
-
-def create_app(runtime: Runtime) -> Starlette:
+def create_app(runtime: Runtime) -> GatewayApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
@@ -29,11 +27,10 @@ def create_app(runtime: Runtime) -> Starlette:
         finally:
             await runtime.stop()
 
+    calls = CallHandler(runtime)
     app = Starlette(
         routes=[
-            Route("/v1/chat/completions", routes.chat_completions, methods=["POST"]),
-            Route("/v1/messages", routes.messages, methods=["POST"]),
-            Route("/v1/embeddings", routes.embeddings, methods=["POST"]),
+            *(Route(path, calls, methods=["POST"]) for path in CALL_PATHS),
             Route("/v1/models", routes.list_models, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
@@ -42,7 +39,7 @@ def create_app(runtime: Runtime) -> Starlette:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    return app
+    return GatewayApp(runtime, app, calls)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -65,8 +62,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.error("request.unhandled", path=request.url.path, exc_info=exc)
     return error_response(
-        StewardError("The gateway hit an internal error; it is logged. Retry, or report it."),
+        unhandled(request.url.path, exc),
         anthropic=request.url.path.startswith("/v1/messages"),
     )
