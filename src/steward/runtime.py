@@ -32,8 +32,9 @@ from steward.providers.base import Provider
 from steward.providers.http import HTTPClient, Timeouts
 from steward.providers.local import LocalProvider
 from steward.providers.openai import OpenAIProvider
-from steward.routing.targets import ModelRoute, ModelTable, Target
+from steward.routing.targets import ModelRoute, ModelTable
 from steward.storage import database, keys
+from steward.storage.redis import RedisStore
 
 log = structlog.get_logger("steward.runtime")
 
@@ -52,6 +53,7 @@ class Runtime:
     writer: RecordWriter
     chain: Next
     config_hash: str
+    redis: RedisStore | None = None
     started: bool = field(default=False)
     migrated: bool = field(default=False)
 
@@ -65,11 +67,15 @@ class Runtime:
         config = loaded.config
         engine = database.make_engine(database.normalise_url(config.storage.url, loaded.base_dir))
         http = HTTPClient()
+        redis = (
+            RedisStore(
+                config.redis.url, timeout_s=config.redis.timeout_s, prefix=config.redis.key_prefix
+            )
+            if config.redis.url
+            else None
+        )
         providers = {name: _provider(name, cfg, http) for name, cfg in config.providers.items()}
-        routes = [
-            ModelRoute(name, tuple(Target.parse(t) for t in m.targets))
-            for name, m in config.models.items()
-        ]
+        routes = [ModelRoute.from_config(name, m) for name, m in config.models.items()]
         models = ModelTable(routes, providers)
         keyring = KeyRing()
         refresher = KeyRefresher(
@@ -97,6 +103,7 @@ class Runtime:
             writer=writer,
             chain=chain,
             config_hash=config.config_hash(),
+            redis=redis,
         )
 
     async def start(self) -> None:
@@ -127,6 +134,8 @@ class Runtime:
         self.refresher.stop()
         self.writer.stop(timeout_s=self.config.server.shutdown_timeout_s)
         await self.http.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         for provider in self.providers.values():
             await provider.aclose()
         self.engine.dispose()

@@ -34,6 +34,12 @@ def test_every_setting_is_documented() -> None:
         schema.AnthropicProviderConfig,
         schema.LocalProviderConfig,
         schema.ModelConfig,
+        schema.TargetConfig,
+        schema.TieringConfig,
+        schema.ModelCacheConfig,
+        schema.BreakerConfig,
+        schema.RedisConfig,
+        schema.CacheConfig,
     ]
     fields = {name for model in sections for name in model.model_fields} - {"type"}
     missing = fields - documented_keys()

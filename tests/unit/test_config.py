@@ -21,7 +21,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_the_starter_config_is_valid() -> None:
     loaded = load_config(STARTER, environ={})
-    assert loaded.config.models["assistant"].targets == ("openai/gpt-4o-mini", "local/smollm2")
+    targets = loaded.config.models["assistant"].targets
+    assert [t.target for t in targets] == ["openai/gpt-4o-mini", "local/smollm2"]
     assert set(loaded.config.providers) == {"local", "openai", "claude"}
 
 

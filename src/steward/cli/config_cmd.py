@@ -21,7 +21,7 @@ def check(config: ConfigOption = None) -> None:
     typer.echo(f"{loaded.source}: valid (config hash {cfg.config_hash()})")
     typer.echo(f"  providers: {', '.join(cfg.providers) or 'none'}")
     for name, model in cfg.models.items():
-        typer.echo(f"  model {name}: {' -> '.join(model.targets)}")
+        typer.echo(f"  model {name}: {' -> '.join(t.target for t in model.targets)}")
     for name, provider in cfg.providers.items():
         if not isinstance(provider, HTTPProviderConfig) or provider.api_key is None:
             continue

@@ -60,6 +60,8 @@ class PipelineConfig(Section):
             raise ValueError("a stage is listed twice")
         if stages[0] != "record" or stages[-1] != "route":
             raise ValueError('"record" must come first and "route" last')
+        if "cache" in stages and stages.index("cache") < stages.index("parse"):
+            raise ValueError('"cache" must come after "parse"')
         return stages
 
 
@@ -106,18 +108,102 @@ ProviderConfig = Annotated[
 ]
 
 
-class ModelConfig(Section):
-    targets: tuple[str, ...] = Field(min_length=1)
-    description: str = ""
+class TargetConfig(Section):
+    """One target of a public model; a plain `"provider/model"` string is short for this."""
 
-    @field_validator("targets")
+    target: str
+    weight: float = Field(default=1.0, ge=0)
+    tier: Literal["cheap", "strong"] | None = None
+    context_window: int | None = Field(default=None, ge=1)
+
+    @field_validator("target")
     @classmethod
-    def _target_shape(cls, targets: tuple[str, ...]) -> tuple[str, ...]:
-        for target in targets:
-            provider, _, model = target.partition("/")
-            if not provider or not model:
-                raise ValueError(f'target "{target}" must look like "provider/model"')
+    def _target_shape(cls, target: str) -> str:
+        provider, _, model = target.partition("/")
+        if not provider or not model:
+            raise ValueError(f'target "{target}" must look like "provider/model"')
+        return target
+
+
+class TieringConfig(Section):
+    """Rules of the `tiered` strategy: a request matching any goes to the strong tier."""
+
+    max_input_tokens: int = Field(default=1000, ge=0)
+    max_messages: int = Field(default=8, ge=1)
+    tools_are_strong: bool = True
+    classifier: str | None = None
+    """`module:function` taking the chat request, returning "cheap", "strong" or None (rules)."""
+
+
+class ModelCacheConfig(Section):
+    exact: bool = False
+    semantic: bool = False
+    ttl_s: float = Field(default=3600.0, gt=0)
+    similarity: float = Field(default=0.92, gt=0, le=1)
+    deterministic_only: bool = True
+    """Cache only requests that should give the same answer (temperature 0, n = 1)."""
+
+
+Strategy = Literal["fallback", "weighted", "least-latency", "least-busy", "tiered"]
+
+
+class ModelConfig(Section):
+    targets: tuple[TargetConfig, ...] = Field(min_length=1)
+    description: str = ""
+    strategy: Strategy = "fallback"
+    retries: int = Field(default=1, ge=0, le=10)
+    """Extra attempts on the same target after a retryable error, before moving on."""
+    backoff_base_ms: float = Field(default=100.0, ge=0)
+    backoff_max_ms: float = Field(default=5000.0, ge=0)
+    attempt_timeout_s: float | None = Field(default=None, gt=0)
+    deadline_s: float = Field(default=600.0, gt=0)
+    hedge: bool = False
+    hedge_min_delay_ms: float = Field(default=50.0, ge=0)
+    tiering: TieringConfig = TieringConfig()
+    cache: ModelCacheConfig = ModelCacheConfig()
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _strings_are_targets(cls, targets: object) -> object:
+        if isinstance(targets, list | tuple):
+            return tuple({"target": t} if isinstance(t, str) else t for t in targets)
         return targets
+
+    @model_validator(mode="after")
+    def _tiers_present(self) -> ModelConfig:
+        if self.strategy == "tiered":
+            tiers = {t.tier for t in self.targets}
+            if not {"cheap", "strong"} <= tiers:
+                raise ValueError(
+                    'the tiered strategy needs at least one target with tier = "cheap" and one '
+                    'with tier = "strong"'
+                )
+        if self.strategy == "weighted" and not any(t.weight > 0 for t in self.targets):
+            raise ValueError("the weighted strategy needs a target with weight > 0")
+        return self
+
+
+class BreakerConfig(Section):
+    """Circuit breaker per target: opens on a failure ratio over a window with a minimum volume."""
+
+    window_s: float = Field(default=60.0, gt=0)
+    min_requests: int = Field(default=20, ge=1)
+    failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    open_s: float = Field(default=30.0, gt=0)
+    half_open_probes: int = Field(default=1, ge=1)
+
+
+class RedisConfig(Section):
+    url: str | None = None
+    """`redis://host:port/db`; when set, breakers, health and the cache are shared by replicas."""
+    timeout_s: float = Field(default=0.25, gt=0)
+    key_prefix: str = "steward:"
+
+
+class CacheConfig(Section):
+    backend: Literal["auto", "memory", "redis"] = "auto"
+    """`auto`: Redis when `[redis] url` is set, else memory."""
+    max_entries: int = Field(default=10_000, ge=1)
 
 
 class StewardConfig(Section):
@@ -128,11 +214,15 @@ class StewardConfig(Section):
     pipeline: PipelineConfig = PipelineConfig()
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    breaker: BreakerConfig = BreakerConfig()
+    redis: RedisConfig = RedisConfig()
+    cache: CacheConfig = CacheConfig()
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> StewardConfig:
         for name, model in self.models.items():
-            for target in model.targets:
+            for entry in model.targets:
+                target = entry.target
                 provider = target.partition("/")[0]
                 if provider not in self.providers:
                     known = ", ".join(sorted(self.providers)) or "none"

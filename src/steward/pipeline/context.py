@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from steward.auth.keyring import Principal
 from steward.errors import StewardError
+from steward.routing.attempts import Attempt
 from steward.routing.targets import Target
 from steward.types import Endpoint, Operation
 from steward.wire.openai import ChatRequest, EmbeddingRequest, TokenUsage
@@ -33,6 +35,13 @@ class CallContext:
     usage: TokenUsage | None = None
     ttft_ms: float | None = None
     error: StewardError | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Request headers stages may read: `cache-control` and `x-steward-*`, names lowercase."""
+    response_headers: dict[str, str] = field(default_factory=dict)
+    """Headers stages add to the response (`x-steward-cache`, ...)."""
+    attempts: list[Attempt] = field(default_factory=list)
+    cache: str | None = None
+    cache_similarity: float | None = None
 
     @property
     def operation(self) -> Operation:

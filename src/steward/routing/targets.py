@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from steward.config.schema import ModelConfig, TargetConfig
 from steward.errors import NoHealthyTargetError, UnknownModelError
 from steward.providers.base import Provider
 from steward.types import Operation
@@ -12,13 +13,23 @@ from steward.types import Operation
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """A provider and its model name; equal and hashed by those two only."""
+
     provider: str
     model: str
+    weight: float = field(default=1.0, compare=False)
+    tier: str | None = field(default=None, compare=False)
+    context_window: int | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, text: str) -> Target:
         provider, _, model = text.partition("/")
         return cls(provider=provider, model=model)
+
+    @classmethod
+    def from_config(cls, entry: TargetConfig) -> Target:
+        provider, _, model = entry.target.partition("/")
+        return cls(provider, model, entry.weight, entry.tier, entry.context_window)
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"
@@ -28,6 +39,12 @@ class Target:
 class ModelRoute:
     name: str
     targets: tuple[Target, ...]
+    policy: ModelConfig | None = None
+    """Strategy, retries, deadlines, hedging and cache settings; None means the defaults."""
+
+    @classmethod
+    def from_config(cls, name: str, config: ModelConfig) -> ModelRoute:
+        return cls(name, tuple(Target.from_config(t) for t in config.targets), config)
 
 
 class ModelTable:

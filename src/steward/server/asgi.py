@@ -64,7 +64,7 @@ class CallHandler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        headers = _request_headers(scope["headers"])
+        headers, options = _request_headers(scope["headers"])
         body = await read_body(receive, headers.get(b"content-length"), self._limit)
         if body is None:
             return  # the client left before it finished sending; nobody to answer
@@ -74,6 +74,7 @@ class CallHandler:
             raw_body=body[0],
             credential=_credential(headers),
             body_bytes=body[1],
+            headers=options,
         )
         response: SSEResponse | JSONBytesResponse
         try:
@@ -131,13 +132,19 @@ async def read_body(
             return b"".join(parts), size
 
 
-def _request_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
-    """The headers the call path reads; the first of repeated ones wins, as in Starlette."""
+def _request_headers(
+    raw: Iterable[tuple[bytes, bytes]],
+) -> tuple[dict[bytes, bytes], dict[str, str]]:
+    """The headers the call path reads, and the options stages read (`cache-control`,
+    `x-steward-*`); the first of repeated ones wins, as in Starlette."""
     found: dict[bytes, bytes] = {}
+    options: dict[str, str] = {}
     for name, value in raw:
-        if name in _WANTED_HEADERS and name not in found:
-            found[name] = value
-    return found
+        if name in _WANTED_HEADERS:
+            found.setdefault(name, value)
+        elif name == b"cache-control" or name.startswith(b"x-steward-"):
+            options.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found, options
 
 
 def _credential(headers: dict[bytes, bytes]) -> str | None:
@@ -150,7 +157,7 @@ def _credential(headers: dict[bytes, bytes]) -> str | None:
 
 
 def _render(ctx: CallContext, result: Result) -> SSEResponse | JSONBytesResponse:
-    headers = {"x-request-id": ctx.id, "x-steward-target": str(ctx.target)}
+    headers = {"x-request-id": ctx.id, "x-steward-target": str(ctx.target), **ctx.response_headers}
     if isinstance(result, ChatStream):
         return SSEResponse(result, _encoder(ctx), headers)
     body = result.body
@@ -169,4 +176,4 @@ def _error_response(ctx: CallContext, error: StewardError) -> JSONBytesResponse:
     status, headers, body = render_error(
         error, anthropic=ctx.endpoint == "messages", request_id=ctx.id
     )
-    return JSONBytesResponse(status, body, headers)
+    return JSONBytesResponse(status, body, {**headers, **ctx.response_headers})

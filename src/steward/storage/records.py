@@ -25,6 +25,12 @@ class RequestRecord:
     ttft_ms: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    attempts: str | None = None
+    """JSON list of every routing attempt: target, status, error type, latency, message."""
+    attempt_count: int | None = None
+    cache: str | None = None
+    """`hit`, `semantic`, `miss`, `bypass`, or None when the model has no cache."""
+    cache_similarity: float | None = None
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -81,4 +82,8 @@ requests = Table(
     Column("ttft_ms", Float, nullable=True),
     Column("input_tokens", Integer, nullable=True),
     Column("output_tokens", Integer, nullable=True),
+    Column("attempts", Text, nullable=True),
+    Column("attempt_count", Integer, nullable=True),
+    Column("cache", String(16), nullable=True),
+    Column("cache_similarity", Float, nullable=True),
 )

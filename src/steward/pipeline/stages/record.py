@@ -9,6 +9,7 @@ from steward.errors import ClientDisconnectedError, StewardError
 from steward.pipeline.context import CallContext
 from steward.pipeline.result import ChatStream, Completion, Result
 from steward.pipeline.stage import Next
+from steward.routing.attempts import attempts_json
 from steward.storage.records import RequestRecord
 from steward.wire.openai import usage_from_openai
 
@@ -66,5 +67,9 @@ class RecordStage:
                 ttft_ms=round(ctx.ttft_ms, 3) if ctx.ttft_ms is not None else None,
                 input_tokens=usage.input_tokens if usage else None,
                 output_tokens=usage.output_tokens if usage else None,
+                attempts=attempts_json(ctx.attempts) if ctx.attempts else None,
+                attempt_count=len(ctx.attempts) if ctx.attempts else None,
+                cache=ctx.cache,
+                cache_similarity=ctx.cache_similarity,
             )
         )

@@ -1,0 +1,62 @@
+"""The one Redis client per process, for state shared by replicas (breakers, health, cache).
+
+Nothing from redis-py leaves this module: every call goes through `RedisStore.run`, which
+bounds it by `timeout_s` and raises `StorageError` (code `redis_unavailable`) on any failure.
+Callers treat that as "no shared state right now" and carry on with what they know locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from steward.errors import StorageError
+
+__all__ = ["RedisStore"]
+
+T = TypeVar("T")
+
+
+class RedisStore:
+    def __init__(self, url: str, *, timeout_s: float = 0.25, prefix: str = "steward:") -> None:
+        self.url = url
+        self.prefix = prefix
+        self.timeout_s = timeout_s
+        self._client: aioredis.Redis | None = None
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """Created on first use, inside the running event loop."""
+        if self._client is None:
+            self._client = aioredis.Redis.from_url(
+                self.url,
+                socket_timeout=self.timeout_s,
+                socket_connect_timeout=self.timeout_s,
+                health_check_interval=30,
+            )
+        return self._client
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    async def run(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """Run `operation(client)` within the timeout; any failure is a `StorageError`."""
+        try:
+            async with asyncio.timeout(self.timeout_s * 2):
+                return await operation(self.client)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StorageError(
+                f"Redis at {self.url} is unavailable ({type(exc).__name__}).",
+                code="redis_unavailable",
+            ) from None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
