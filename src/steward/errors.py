@@ -14,7 +14,8 @@
     │   ├── UpstreamStatusError       upstream's status (4xx passed through, 5xx as 502)
     │   ├── UpstreamTimeoutError      504 timeout_error
     │   ├── UpstreamConnectionError   502 upstream_connection_error
-    │   └── UpstreamProtocolError     502 upstream_error (malformed body or stream)
+    │   ├── UpstreamProtocolError     502 upstream_error (malformed body or stream)
+    │   └── AllTargetsFailedError     502, 504 or 429 all_targets_failed (every attempt listed)
     ├── NoHealthyTargetError          503 service_unavailable
     └── OverloadedError               503 overloaded_error (local model queue full)
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AllTargetsFailedError",
     "AuthenticationError",
     "ClientDisconnectedError",
     "ConfigError",
@@ -135,6 +137,11 @@ class UpstreamStatusError(ProviderError):
     def client_error(self) -> bool:
         return 400 <= self.upstream_status < 500 and self.upstream_status not in (408, 429)
 
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is not None and self.upstream_status == 429:
+            return {"retry-after": f"{max(1, round(self.retry_after))}"}
+        return {}
+
 
 class UpstreamTimeoutError(ProviderError):
     status = 504
@@ -147,6 +154,35 @@ class UpstreamConnectionError(ProviderError):
 
 class UpstreamProtocolError(ProviderError):
     error_type = "upstream_error"
+
+
+class AllTargetsFailedError(ProviderError):
+    """Every attempt of the fallback loop failed; the message lists each one."""
+
+    code = "all_targets_failed"
+
+    def __init__(self, message: str, *, causes: list[StewardError]) -> None:
+        super().__init__(message)
+        self.causes = causes
+
+    @property
+    def http_status(self) -> int:
+        statuses = {getattr(c, "upstream_status", c.http_status) for c in self.causes}
+        if statuses == {429}:
+            return 429
+        if self.causes and all(isinstance(c, UpstreamTimeoutError) for c in self.causes):
+            return 504
+        return 502
+
+    def headers(self) -> dict[str, str]:
+        waits = [
+            c.retry_after
+            for c in self.causes
+            if isinstance(c, UpstreamStatusError) and c.retry_after is not None
+        ]
+        if self.http_status == 429:
+            return {"retry-after": f"{max(1, round(min(waits)))}" if waits else "1"}
+        return {}
 
 
 class NoHealthyTargetError(StewardError):

@@ -48,6 +48,7 @@ class Fault:
     chunk_delay_s: float = 0.0  # pause between stream events
     content: str | None = None  # reply text instead of "echo: <last user text>"
     tool_call: bool = False  # call the first (or the forced) tool even if not asked to
+    message: str | None = None  # the error message that goes with `status`
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +338,8 @@ class FaultGate:
             return
         respond: ASGIApp = self.app
         if fault.status is not None:
-            respond = error_for(scope["path"], fault.status, f"scripted fault: HTTP {fault.status}")
+            message = fault.message or f"scripted fault: HTTP {fault.status}"
+            respond = error_for(scope["path"], fault.status, message)
         elif fault.malformed and not call.streaming:
             respond = Response(_MALFORMED_BODY, media_type="application/json")
         elif fault.stall_after_chunks is not None and not call.streaming:

@@ -149,16 +149,27 @@ class HTTPClient:
 
 async def _raise_status(response: UpstreamResponse, provider: str, error_message: Any) -> None:
     raw = await response.read()
+    code = None
     try:
-        detail = str(error_message(orjson.loads(raw)))
+        body = orjson.loads(raw)
+        detail = str(error_message(body))
+        code = _error_code(body)
     except orjson.JSONDecodeError:
         detail = raw[:200].decode("utf-8", "replace") or "no details"
     error = UpstreamStatusError(
         f"Provider {provider} returned HTTP {response.status}: {detail}",
         upstream_status=response.status,
+        code=code,
     )
     error.retry_after = _retry_after(response.header("retry-after"))
     raise error
+
+
+def _error_code(body: Any) -> str | None:
+    """OpenAI's `error.code` (e.g. `context_length_exceeded`), when the body has one."""
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _retry_after(value: str | None) -> float | None:
