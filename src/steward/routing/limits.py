@@ -31,8 +31,8 @@ class CallLimits:
         deadline_s = policy.deadline_s if policy is not None else DEFAULT_DEADLINE_S
         attempt_s = policy.attempt_timeout_s if policy is not None else None
         if headers:
-            deadline_s = _header_s(headers, DEADLINE_HEADER, deadline_s)
-            attempt_s = _header_s(headers, ATTEMPT_HEADER, attempt_s)
+            deadline_s = _header_s(headers, DEADLINE_HEADER) or deadline_s
+            attempt_s = _header_s(headers, ATTEMPT_HEADER) or attempt_s
         return cls(time.monotonic() + deadline_s, attempt_s)
 
     def remaining_s(self) -> float:
@@ -46,10 +46,10 @@ class CallLimits:
         return self.remaining_s() <= 0
 
 
-def _header_s(headers: Mapping[str, str], name: str, default: float | None) -> float | None:
+def _header_s(headers: Mapping[str, str], name: str) -> float | None:
     raw = headers.get(name)
     if raw is None:
-        return default
+        return None
     try:
         value = float(raw)
     except ValueError:
