@@ -124,3 +124,45 @@ def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _reachable_redis() -> str | None:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return None
+    except Exception as exc:
+        return str(exc)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    problem = _reachable_redis()
+    if problem:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"Redis is required (STEWARD_REQUIRE_SERVICES=1): {problem}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {problem}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own on the Redis server; its keys are deleted after."""
+    import uuid
+
+    import redis
+
+    prefix = f"steward-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
