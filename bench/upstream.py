@@ -7,7 +7,8 @@ says `"stream": true`, a canned SSE stream: 20 content chunks, a usage chunk and
 with `Transfer-Encoding: chunked`. `--chunk-gap-ms` spaces the stream's events in time so each
 reaches the gateway as its own read, as tokens from a real model do. `GET /healthz` answers 200;
 `GET /stats` answers `{"connections": N, "closed": C, "requests": M}` counted since start, which
-shows whether the gateway reuses its upstream connections.
+shows whether the gateway reuses its upstream connections. `--fail-model NAME --fail-rate R`
+answers HTTP 500 to a random share R of the requests for model NAME (for resilience runs).
 It parses only what it needs (request line, Content-Length, the `"stream": true` flag) so that
 it is never the bottleneck of a gateway benchmark.
 """
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import re
 from typing import cast
 
@@ -96,19 +98,53 @@ STREAM_CHUNKS = _stream_events()
 STREAM_RESPONSE = STREAM_HEAD + b"".join(STREAM_CHUNKS) + b"0\r\n\r\n"
 HEALTH_RESPONSE = _head("200 OK", [("content-length", "2")]) + b"ok"
 NOT_FOUND_RESPONSE = _head("404 Not Found", [("content-length", "0")])
+FAILURE_BODY = b'{"error":{"message":"scripted failure","type":"server_error","code":null}}'
+FAILURE_RESPONSE = (
+    _head(
+        "500 Internal Server Error",
+        [("content-type", "application/json"), ("content-length", str(len(FAILURE_BODY)))],
+    )
+    + FAILURE_BODY
+)
+
+
+class Failures:
+    """Fails a random share of the requests that name one model."""
+
+    def __init__(self, model: str | None, rate: float, seed: int = 1) -> None:
+        self._pattern = (
+            re.compile(rb'"model"\s*:\s*"' + re.escape(model.encode()) + b'"') if model else None
+        )
+        self._rate = rate
+        self._rng = random.Random(seed)
+        self.failed = 0
+
+    def should_fail(self, body: bytes) -> bool:
+        if self._pattern is None or not self._pattern.search(body):
+            return False
+        if self._rng.random() >= self._rate:
+            return False
+        self.failed += 1
+        return True
 
 
 class Counters:
     """Connections accepted and closed, requests answered: for `GET /stats`."""
 
-    def __init__(self) -> None:
+    def __init__(self, failures: Failures) -> None:
         self.connections = 0
         self.closed = 0
         self.requests = 0
+        self.failures = failures
 
     def response(self) -> bytes:
         body = json.dumps(
-            {"connections": self.connections, "closed": self.closed, "requests": self.requests}
+            {
+                "connections": self.connections,
+                "closed": self.closed,
+                "requests": self.requests,
+                "failed": self.failures.failed,
+            }
         ).encode()
         head = _head(
             "200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))]
@@ -170,7 +206,9 @@ class UpstreamProtocol(asyncio.Protocol):
         assert self._transport is not None
         self._counters.requests += 1
         if request_line.startswith(b"POST /v1/chat/completions "):
-            if STREAM_FLAG.search(body):
+            if self._counters.failures.should_fail(body):
+                self._transport.write(FAILURE_RESPONSE)
+            elif STREAM_FLAG.search(body):
                 self._stream()
             else:
                 self._transport.write(COMPLETION_RESPONSE)
@@ -202,9 +240,9 @@ class UpstreamProtocol(asyncio.Protocol):
         self._drain()
 
 
-async def serve(host: str, port: int, chunk_gap_ms: float) -> None:
+async def serve(host: str, port: int, chunk_gap_ms: float, failures: Failures) -> None:
     loop = asyncio.get_running_loop()
-    counters = Counters()
+    counters = Counters(failures)
     server = await loop.create_server(
         lambda: UpstreamProtocol(chunk_gap_ms / 1000.0, counters), host, port, backlog=1024
     )
@@ -219,9 +257,12 @@ def main() -> None:
     parser.add_argument(
         "--chunk-gap-ms", type=float, default=0.0, help="delay between stream events (0: one write)"
     )
+    parser.add_argument("--fail-model", default=None, help="model whose requests may fail")
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="share of them that fail")
     args = parser.parse_args()
+    failures = Failures(args.fail_model, args.fail_rate)
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=new_event_loop) as r:
-        r.run(serve(args.host, args.port, args.chunk_gap_ms))
+        r.run(serve(args.host, args.port, args.chunk_gap_ms, failures))
 
 
 if __name__ == "__main__":

@@ -37,14 +37,19 @@ api_key = "env:{FAKE_KEY_ENV}"
 timeout_s = 3
 stream_idle_timeout_s = 0.5
 
+# One attempt each: these models pin how a single upstream failure is reported
+# (tests/integration/test_routing.py covers retries and fallbacks).
 [models.gpt]
 targets = ["up/gpt-test"]
+retries = 0
 
 [models.claude]
 targets = ["claude/claude-test"]
+retries = 0
 
 [models.embed]
 targets = ["up/embed-test"]
+retries = 0
 """
 
 
@@ -53,6 +58,20 @@ def fake() -> Iterator[FakeProvider]:
     os.environ[FAKE_KEY_ENV] = "fake-key"
     with FakeProvider(api_key="fake-key") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def backup_server(fake: FakeProvider) -> Iterator[FakeProvider]:
+    """A second fake upstream, for routing between two providers."""
+    with FakeProvider(api_key="fake-key") as server:
+        yield server
+
+
+@pytest.fixture
+def backup(backup_server: FakeProvider) -> Iterator[FakeProvider]:
+    backup_server.reset()
+    yield backup_server
+    backup_server.reset()
 
 
 @pytest.fixture(autouse=True)

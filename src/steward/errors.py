@@ -188,6 +188,13 @@ class AllTargetsFailedError(ProviderError):
 class NoHealthyTargetError(StewardError):
     status = 503
     error_type = "service_unavailable"
+    retry_after: float | None = None
+    """Seconds until a target may be tried again (its circuit breaker half-opens), if known."""
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": f"{max(1, round(self.retry_after))}"}
 
 
 class OverloadedError(StewardError):

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from steward.auth.keyring import KeyRing
 from steward.auth.refresher import KeyRefresher, principal_entries
+from steward.cache.responses import ResponseCache
 from steward.config.loading import LoadedConfig
 from steward.config.schema import (
     AnthropicProviderConfig,
@@ -32,6 +33,10 @@ from steward.providers.base import Provider
 from steward.providers.http import HTTPClient, Timeouts
 from steward.providers.local import LocalProvider
 from steward.providers.openai import OpenAIProvider
+from steward.routing.breaker import Breakers
+from steward.routing.health import TargetHealth
+from steward.routing.loop import FallbackLoop
+from steward.routing.strategy import Router
 from steward.routing.targets import ModelRoute, ModelTable
 from steward.storage import database, keys
 from steward.storage.redis import RedisStore
@@ -53,6 +58,9 @@ class Runtime:
     writer: RecordWriter
     chain: Next
     config_hash: str
+    cache: ResponseCache
+    breakers: Breakers
+    health: TargetHealth
     redis: RedisStore | None = None
     started: bool = field(default=False)
     migrated: bool = field(default=False)
@@ -90,7 +98,16 @@ class Runtime:
             flush_interval_s=config.storage.flush_interval_s,
             retry_interval_s=config.storage.retry_interval_s,
         )
-        deps = StageDeps(config=config, keyring=keyring, models=models, sink=writer)
+        cache = ResponseCache(config.cache, config.models, redis)
+        breakers = Breakers(config.breaker, shared=redis)
+        health = TargetHealth(window_s=config.breaker.window_s, shared=redis)
+        targets = sorted({str(t) for route in routes for t in route.targets})
+        breakers.watch(targets)
+        health.watch(targets)
+        loop = FallbackLoop(models, Router(health), breakers, health)
+        deps = StageDeps(
+            config=config, keyring=keyring, models=models, sink=writer, cache=cache, routing=loop
+        )
         chain = build_pipeline(config.pipeline.stages, deps, ProviderCall(models))
         return cls(
             loaded=loaded,
@@ -103,6 +120,9 @@ class Runtime:
             writer=writer,
             chain=chain,
             config_hash=config.config_hash(),
+            cache=cache,
+            breakers=breakers,
+            health=health,
             redis=redis,
         )
 
@@ -112,6 +132,9 @@ class Runtime:
         self.refresher.refresh()
         self.refresher.start()
         self.writer.start()
+        self.cache.start()
+        await self.breakers.start()
+        await self.health.start()
         await self.http.start()
         self.started = True
         log.info(
@@ -134,6 +157,9 @@ class Runtime:
         self.refresher.stop()
         self.writer.stop(timeout_s=self.config.server.shutdown_timeout_s)
         await self.http.aclose()
+        await self.breakers.stop()
+        await self.health.stop()
+        await self.cache.stop()
         if self.redis is not None:
             await self.redis.aclose()
         for provider in self.providers.values():
@@ -144,6 +170,20 @@ class Runtime:
 
     async def handle(self, ctx: CallContext) -> Result:
         return await self.chain(ctx)
+
+    def target_health(self) -> dict[str, dict[str, object]]:
+        """Per target: circuit breaker state and live statistics (`GET /api/health/targets`)."""
+        breakers = self.breakers.snapshot()
+        health = self.health.snapshot()
+        view: dict[str, dict[str, object]] = {}
+        for target in sorted(breakers.keys() | health.keys()):
+            breaker = breakers.get(target, {})
+            view[target] = {
+                "state": breaker.get("state", "closed"),
+                "breaker": breaker,
+                **health.get(target, {}),
+            }
+        return view
 
     def readiness(self) -> list[str]:
         """Reasons the gateway is not ready; empty when it is."""

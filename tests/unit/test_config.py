@@ -74,9 +74,14 @@ def test_pipeline_order_is_validated(tmp_path: Path) -> None:
     path = write(tmp_path, '[pipeline]\nstages = ["auth", "record", "parse", "route"]\n')
     with pytest.raises(ConfigError, match='"record" must come first'):
         load_config(path, environ={})
-    path = write(tmp_path, '[pipeline]\nstages = ["record", "parse", "cache", "route"]\n')
+    path = write(tmp_path, '[pipeline]\nstages = ["record", "parse", "limits", "route"]\n')
     with pytest.raises(ConfigError, match="unknown stage"):
         load_config(path, environ={})
+    path = write(tmp_path, '[pipeline]\nstages = ["record", "parse", "cache", "auth", "route"]\n')
+    with pytest.raises(ConfigError, match='"cache" must come after "auth"'):
+        load_config(path, environ={})
+    path = write(tmp_path, '[pipeline]\nstages = ["record", "parse", "cache", "route"]\n')
+    assert "cache" in load_config(path, environ={}).config.pipeline.stages
 
 
 def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:

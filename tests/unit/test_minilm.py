@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from steward.embeddings import minilm
 from steward.embeddings.minilm import DIMENSIONS, MAX_SEQ_LENGTH, MiniLM, default_model_dir
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
@@ -65,6 +68,46 @@ def test_count_tokens_includes_specials_and_truncates(
     untruncated = reference["untruncated_token_counts"]
     assert counts == [min(n, MAX_SEQ_LENGTH) for n in untruncated]
     assert max(untruncated) > MAX_SEQ_LENGTH  # the fixture exercises truncation
+
+
+def test_weights_are_float32_and_contiguous(model: MiniLM) -> None:
+    # A float64 constant folded in at load would silently make every product float64.
+    weights = model._weights
+    arrays = [weights.word, weights.position, weights.ln_g, weights.ln_b]
+    for layer in weights.layers:
+        arrays += [getattr(layer, field.name) for field in dataclasses.fields(layer)]
+
+    assert all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays)
+
+
+def test_gelu_is_exact_erf_gelu_to_float32_precision() -> None:
+    x = np.concatenate([np.linspace(-12, 12, 24001), [-1e4, -50.0, 50.0, 1e4]])
+    exact = np.array([v * (1 + math.erf(v / math.sqrt(2))) / 2 for v in x])
+
+    gelu = minilm._gelu_sqrt2((x / math.sqrt(2)).astype(np.float32).reshape(-1, 1))
+    # Under filterwarnings=error this also shows the 16th power's overflow stays silent.
+
+    np.testing.assert_allclose(gelu[:, 0] / math.sqrt(2), exact, rtol=1e-6, atol=2e-6)
+
+
+def test_attention_softmax_survives_scores_beyond_exp_range() -> None:
+    rng = np.random.default_rng(0)
+    length, heads, head_dim = 7, minilm._HEADS, minilm._HEAD_DIM
+    qkv = rng.standard_normal((length, 3, heads, head_dim)).astype(np.float32)
+    qkv[:, :2, 0] *= 8  # head 0: scores up to about ±1000; exp overflows and underflows
+    qkv[:, :2, 1] *= 4
+    context = np.empty((length, DIMENSIONS), dtype=np.float32)
+
+    minilm._attention(qkv.reshape(length, -1), context)
+
+    q, k, v = (qkv[:, i].astype(np.float64).transpose(1, 0, 2) for i in range(3))
+    scores = q @ k.transpose(0, 2, 1)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    expected = (weights / weights.sum(axis=-1, keepdims=True)) @ v
+    assert np.abs(scores[0]).max() > 200
+    np.testing.assert_allclose(
+        context.reshape(length, heads, head_dim), expected.transpose(1, 0, 2), atol=2e-5
+    )
 
 
 def test_import_loads_no_weights() -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DEFAULT_STAGES = ("record", "auth", "parse", "route")
+DEFAULT_STAGES = ("record", "auth", "parse", "cache", "route")
 KNOWN_STAGES = frozenset(DEFAULT_STAGES)
 REQUIRED_STAGES = ("record", "parse", "route")
 
@@ -62,6 +62,9 @@ class PipelineConfig(Section):
             raise ValueError('"record" must come first and "route" last')
         if "cache" in stages and stages.index("cache") < stages.index("parse"):
             raise ValueError('"cache" must come after "parse"')
+        if "cache" in stages and "auth" in stages and stages.index("cache") < stages.index("auth"):
+            # Entries are scoped by the caller's key, known only after auth.
+            raise ValueError('"cache" must come after "auth"')
         return stages
 
 
@@ -141,7 +144,8 @@ class ModelCacheConfig(Section):
     ttl_s: float = Field(default=3600.0, gt=0)
     similarity: float = Field(default=0.92, gt=0, le=1)
     deterministic_only: bool = True
-    """Cache only requests that should give the same answer (temperature 0, n = 1)."""
+    """Cache only requests that should give the same answer (temperature 0, n = 1); a request
+    without a temperature gets the provider's default (1), so it is not cached."""
 
 
 Strategy = Literal["fallback", "weighted", "least-latency", "least-busy", "tiered"]
@@ -230,6 +234,8 @@ class StewardConfig(Section):
                         f'models.{name}: target "{target}" names provider "{provider}", '
                         f"which is not defined under [providers] (defined: {known})"
                     )
+        if self.cache.backend == "redis" and not self.redis.url:
+            raise ValueError('[cache] backend = "redis" needs [redis] url')
         return self
 
     def config_hash(self) -> str:

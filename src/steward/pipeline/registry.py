@@ -6,12 +6,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from steward.auth.keyring import KeyRing
+from steward.cache.responses import ResponseCache
 from steward.config.schema import StewardConfig
 from steward.pipeline.stage import Next, Stage, build_chain
 from steward.pipeline.stages.auth import AuthStage
+from steward.pipeline.stages.cache import CacheStage
 from steward.pipeline.stages.parse import ParseStage
 from steward.pipeline.stages.record import RecordSink, RecordStage
 from steward.pipeline.stages.route import RouteStage
+from steward.routing.loop import FallbackLoop
 from steward.routing.targets import ModelTable
 
 
@@ -23,6 +26,8 @@ class StageDeps:
     keyring: KeyRing
     models: ModelTable
     sink: RecordSink
+    cache: ResponseCache
+    routing: FallbackLoop
 
 
 StageFactory = Callable[[StageDeps], Stage]
@@ -31,7 +36,8 @@ BUILTIN_STAGES: Mapping[str, StageFactory] = {
     "record": lambda d: RecordStage(d.sink, d.config.config_hash()),
     "auth": lambda d: AuthStage(d.keyring, required=d.config.auth.required),
     "parse": lambda d: ParseStage(max_body_bytes=d.config.server.max_body_bytes),
-    "route": lambda d: RouteStage(d.models),
+    "cache": lambda d: CacheStage(d.cache),
+    "route": lambda d: RouteStage(d.models, d.routing),
 }
 
 

@@ -23,6 +23,7 @@ class Embeddings:
 
 
 Finaliser = Callable[["ChatStream", BaseException | None], Awaitable[None]]
+Observer = Callable[[JSONObject], None]
 
 
 class ChatStream:
@@ -30,15 +31,26 @@ class ChatStream:
 
     Iterating yields chunks in OpenAI shape and notes usage and time to first token. `aclose`
     runs once, whether the stream ended, failed or the client went away, and calls every
-    finaliser in reverse order of registration (inner stages first).
+    finaliser in reverse order of registration (inner stages first). Observers see every chunk
+    as it passes (the cache assembles a streamed answer this way); they must not raise.
     """
 
-    __slots__ = ("_closed", "_finalisers", "_first", "_rest", "error", "first_chunk_at", "usage")
+    __slots__ = (
+        "_closed",
+        "_finalisers",
+        "_first",
+        "_observers",
+        "_rest",
+        "error",
+        "first_chunk_at",
+        "usage",
+    )
 
     def __init__(self, first: JSONObject, rest: AsyncIterator[JSONObject]) -> None:
         self._first: JSONObject | None = first
         self._rest = rest
         self._finalisers: list[Finaliser] = []
+        self._observers: list[Observer] = []
         self._closed = False
         self.usage: TokenUsage | None = usage_from_openai(first.get("usage"))
         self.first_chunk_at = time.perf_counter()
@@ -47,17 +59,26 @@ class ChatStream:
     def on_close(self, finaliser: Finaliser) -> None:
         self._finalisers.append(finaliser)
 
+    def observe(self, observer: Observer) -> None:
+        self._observers.append(observer)
+
     def __aiter__(self) -> AsyncIterator[JSONObject]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[JSONObject]:
+        observers = self._observers
         if self._first is not None:
             first, self._first = self._first, None
+            for observe in observers:
+                observe(first)
             yield first
         async for chunk in self._rest:
             usage = chunk.get("usage")
             if usage:
                 self.usage = usage_from_openai(usage) or self.usage
+            if observers:
+                for observe in observers:
+                    observe(chunk)
             yield chunk
 
     async def aclose(self, error: BaseException | None = None) -> None:

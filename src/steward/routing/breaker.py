@@ -147,6 +147,13 @@ class Breakers:
         breaker = self._breakers.get(target)
         return "closed" if breaker is None else self._advance(breaker, self._now())
 
+    def opens_in_s(self, target: str) -> float | None:
+        """Seconds until an open breaker lets a probe through; None when it is not open."""
+        breaker = self._breakers.get(target)
+        if breaker is None or self._advance(breaker, self._now()) != "open":
+            return None
+        return max(0.0, breaker.open_until - self._now())
+
     def snapshot(self) -> dict[str, dict[str, object]]:
         """Per target: state, window counts, failure ratio, and open times in epoch seconds."""
         now = self._now()

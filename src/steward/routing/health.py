@@ -113,6 +113,12 @@ class TargetHealth:
             if self._shared is not None:
                 stats.outbox.append((now, latency_ms))
 
+    def abandoned(self, target: str) -> None:
+        """An attempt ended without an outcome (cancelled): no longer in flight, not counted."""
+        stats = self._get(target)
+        if stats.in_flight > 0:
+            stats.in_flight -= 1
+
     def in_flight(self, target: str) -> int:
         """Attempts running now: here, plus the other replicas' as of the last sync."""
         stats = self._stats.get(target)

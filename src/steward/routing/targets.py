@@ -6,9 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from steward.config.schema import ModelConfig, TargetConfig
-from steward.errors import NoHealthyTargetError, UnknownModelError
+from steward.errors import UnknownModelError
 from steward.providers.base import Provider
-from steward.types import Operation
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +69,6 @@ class ModelTable:
 
     def provider(self, target: Target) -> Provider:
         return self._providers[target.provider]
-
-    def first_healthy(self, route: ModelRoute, operation: Operation) -> Target:
-        """The first target whose provider is usable and supports the operation."""
-        reasons = []
-        for target in route.targets:
-            provider = self._providers[target.provider]
-            if not provider.supports(operation):
-                reasons.append(f"{target}: does not support {operation}")
-                continue
-            reason = provider.available()
-            if reason is None:
-                return target
-            reasons.append(f"{target}: {reason}")
-        raise NoHealthyTargetError(
-            f"No target of model '{route.name}' can serve {operation} now ("
-            + "; ".join(reasons)
-            + "). Check the providers' keys in the environment or add a target."
-        )
 
     def available(self, name: str) -> bool:
         route = self._routes[name]

@@ -32,6 +32,8 @@ def create_app(runtime: Runtime) -> GatewayApp:
         routes=[
             *(Route(path, calls, methods=["POST"]) for path in CALL_PATHS),
             Route("/v1/models", routes.list_models, methods=["GET"]),
+            Route("/api/cache/stats", routes.cache_stats, methods=["GET"]),
+            Route("/api/health/targets", routes.target_health, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
         ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,17 +16,43 @@ from steward.server.errors import error_response
 JSON = "application/json"
 
 
-async def list_models(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    try:
-        authenticate(runtime.keyring, credential(request), required=runtime.config.auth.required)
-    except StewardError as exc:
-        return error_response(exc)
+def keyed(view: Callable[[Runtime], object]) -> Callable[[Request], Awaitable[Response]]:
+    """A GET handler that needs an API key and answers `view(runtime)` as JSON."""
+
+    async def handler(request: Request) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        try:
+            authenticate(
+                runtime.keyring, credential(request), required=runtime.config.auth.required
+            )
+        except StewardError as exc:
+            return error_response(exc)
+        return Response(orjson.dumps(view(runtime)), media_type=JSON)
+
+    return handler
+
+
+def _models(runtime: Runtime) -> object:
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": "steward"}
         for name in runtime.models.names()
     ]
-    return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
+    return {"object": "list", "data": data}
+
+
+def _cache_stats(runtime: Runtime) -> object:
+    """Per-model cache counters of this replica since it started."""
+    return {"backend": runtime.cache.backend, "models": runtime.cache.stats.snapshot()}
+
+
+def _target_health(runtime: Runtime) -> object:
+    """Per target: breaker state, error rate and latency percentiles (fleet-wide with Redis)."""
+    return {"shared": runtime.redis is not None, "targets": runtime.target_health()}
+
+
+list_models = keyed(_models)
+cache_stats = keyed(_cache_stats)
+target_health = keyed(_target_health)
 
 
 async def healthz(request: Request) -> Response:

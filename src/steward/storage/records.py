@@ -29,7 +29,7 @@ class RequestRecord:
     """JSON list of every routing attempt: target, status, error type, latency, message."""
     attempt_count: int | None = None
     cache: str | None = None
-    """`hit`, `semantic`, `miss`, `bypass`, or None when the model has no cache."""
+    """`hit`, `semantic`, `miss`, `bypass`, `skip`, or None when the model has no cache."""
     cache_similarity: float | None = None
 
     def to_row(self) -> dict[str, Any]:

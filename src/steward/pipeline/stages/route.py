@@ -1,18 +1,21 @@
-"""The route stage: public model name to the first healthy target (fallback loops come later)."""
+"""The route stage: public model name to targets, tried by the fallback loop (routing/loop.py)."""
 
 from __future__ import annotations
 
 from steward.pipeline.context import CallContext
 from steward.pipeline.result import Result
 from steward.pipeline.stage import Next
+from steward.routing.loop import FallbackLoop
 from steward.routing.targets import ModelTable
 
 
 class RouteStage:
-    def __init__(self, models: ModelTable) -> None:
+    """Calls `call_next` once per attempt, with `ctx.target` set to the target being tried."""
+
+    def __init__(self, models: ModelTable, loop: FallbackLoop) -> None:
         self._models = models
+        self._loop = loop
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> Result:
         route = self._models.resolve(ctx.public_model or "")
-        ctx.target = self._models.first_healthy(route, ctx.operation)
-        return await call_next(ctx)
+        return await self._loop.run(ctx, route, call_next)
