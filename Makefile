@@ -55,6 +55,8 @@ format: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(PY) bench/gateway_overhead.py
 	$(PY) bench/writer_throughput.py
+	$(PY) bench/routing_overhead.py
+	$(PY) bench/resilience.py
 
 clean:
 	rm -rf $(VENV) .steward .pytest_cache .mypy_cache .ruff_cache

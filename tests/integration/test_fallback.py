@@ -96,6 +96,7 @@ def test_a_failing_primary_is_served_by_the_secondary(
     assert len(backup.requests) == 1
     assert record_for(gw, raw.headers["x-request-id"]).target == SECONDARY
 
+
 # The fake's malformed stream breaks an event after the first: that is past failover.
 STREAM_FAULTS = [f for f in FAULTS if f.id != "malformed-json"]
 

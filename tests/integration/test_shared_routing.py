@@ -13,8 +13,8 @@ import pytest
 from tests import rawhttp
 from tests.conftest import GatewayFactory
 from tests.fakes import FakeProvider, Fault
-from tests.integration.test_lifecycle import STEWARD, wait_ready
 from tests.integration.test_fallback import BREAKER, PAIR, PRIMARY, SECONDARY, USER, routing_toml
+from tests.integration.test_lifecycle import STEWARD, wait_ready
 from tests.servers import create_key, free_port, write_config
 
 pytestmark = pytest.mark.redis
