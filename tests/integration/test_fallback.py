@@ -132,6 +132,22 @@ def test_after_the_first_byte_a_failure_ends_the_stream_with_an_error_event(
     assert backup.requests == []
     record = latest(gw)
     assert record.status == 504 and record.target == PRIMARY
+    assert health(gw, key)[PRIMARY]["errors"] == 1  # a stream that broke mid-way counts
+
+
+def test_a_client_leaving_a_stream_is_no_verdict_on_the_target(
+    pair: tuple[Gateway, str], fake: FakeProvider
+) -> None:
+    gw, key = pair
+    fake.script(Fault(chunk_delay_s=0.2))
+    with client(gw, key) as c:
+        stream = c.chat.completions.create(model="pair", messages=USER, stream=True)
+        next(iter(stream))
+        stream.close()
+    assert fake.wait_for_disconnects(1, timeout_s=3.0)
+    assert latest(gw).status == 499
+    view = health(gw, key)[PRIMARY]
+    assert view["requests"] == 0 and view["in_flight"] == 0
 
 
 def test_retries_the_same_target_before_moving_on(

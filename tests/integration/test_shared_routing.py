@@ -22,7 +22,8 @@ pytestmark = pytest.mark.redis
 
 def shared_toml(backup: FakeProvider, redis_url: str, prefix: str) -> str:
     redis = f'\n[redis]\nurl = "{redis_url}"\nkey_prefix = "{prefix}"\n'
-    return routing_toml(backup, PAIR, BREAKER.replace("open_s = 1", "open_s = 30") + redis)
+    cached = '\n[models.cached]\ntargets = ["up/gpt-test"]\ncache = { exact = true }\n'
+    return routing_toml(backup, PAIR + cached, BREAKER.replace("open_s = 1", "open_s = 30") + redis)
 
 
 @pytest.fixture
@@ -65,8 +66,8 @@ def target_state(url: str, key: str) -> dict[str, Any]:
     return targets
 
 
-def chat(url: str, key: str) -> dict[str, str]:
-    body = json.dumps({"model": "pair", "messages": USER}).encode()
+def chat(url: str, key: str, model: str = "pair", **params: Any) -> dict[str, str]:
+    body = json.dumps({"model": model, "messages": USER, **params}).encode()
     with rawhttp.Connection(url) as conn:
         status, headers, _ = conn.post("/v1/chat/completions", body, key)
     assert status == 200
@@ -97,3 +98,21 @@ def test_a_breaker_opened_by_one_replica_is_open_on_another(
     seen = len(fake.requests)
     assert chat(url_b, key_b)["x-steward-target"] == SECONDARY
     assert len(fake.requests) == seen  # replica B skipped the primary without trying it
+
+
+def test_a_served_gateway_caches_answers_in_redis(
+    fake: FakeProvider, redis_url: str, redis_prefix: str, second_process: tuple[str, str]
+) -> None:
+    """A real `steward serve` runs on uvloop: the lean Redis client on the loop it serves with."""
+    import redis
+
+    url, key = second_process
+    assert chat(url, key, "cached", temperature=0)["x-steward-cache"] == "miss"
+    again = chat(url, key, "cached", temperature=0)
+    assert again["x-steward-cache"] == "hit" and again["x-steward-target"] == "cache"
+    assert len(fake.requests) == 1
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert len(list(client.scan_iter(match=f"{redis_prefix}cache:answer:*"))) == 1
+    finally:
+        client.close()

@@ -93,16 +93,18 @@ class RedisCacheStore:
     async def get(self, key: str) -> bytes | None:
         name = self._key(key)
         try:
-            value = await self._redis.run(lambda r: r.get(name))
+            value = await self._redis.command("GET", name)
         except StorageError as exc:
             self._failures.note(exc)
             return None
-        return value.encode() if isinstance(value, str) else value
+        if isinstance(value, str):
+            return value.encode()
+        return value if isinstance(value, bytes) else None
 
     async def put(self, key: str, value: bytes, ttl_s: float) -> None:
         name = self._key(key)
         ttl_ms = max(1, round(ttl_s * 1000))
         try:
-            await self._redis.run(lambda r: r.set(name, value, px=ttl_ms))
+            await self._redis.command("SET", name, value, "PX", ttl_ms)
         except StorageError as exc:
             self._failures.note(exc)

@@ -222,15 +222,13 @@ class FallbackLoop:
     async def _stream_closed(
         self, name: str, latency_ms: float, stream: ChatStream, error: BaseException | None
     ) -> None:
-        if error is None or (isinstance(error, StewardError) and verdict(error) != "retry"):
-            self._health.finished(name, latency_ms=latency_ms, ok=True)
-            self._breakers.record(name, ok=True)
-        elif isinstance(error, ClientDisconnectedError):
-            self._health.abandoned(name)
+        if isinstance(error, ClientDisconnectedError):
+            self._health.abandoned(name)  # the client left: no verdict on the target
             self._breakers.release(name)
-        else:
-            self._health.finished(name, latency_ms=latency_ms, ok=False)
-            self._breakers.record(name, ok=False)
+            return
+        ok = error is None or (isinstance(error, StewardError) and verdict(error) != "retry")
+        self._health.finished(name, latency_ms=latency_ms, ok=ok)
+        self._breakers.record(name, ok=ok)
 
     # Hedging.
 

@@ -6,6 +6,7 @@ All database work runs on background threads, never on the event loop.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,7 @@ UPGRADE_HINT = "run `steward db upgrade`"
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _SQLITE_BUSY_TIMEOUT_MS = 5000
+_LOCKED_RETRIES = 5
 _PG_CONNECT_TIMEOUT_S = 3
 # Any constant works; it only has to be the same in every process that migrates.
 _MIGRATION_LOCK_KEY = 0x5354_4557_4152_44
@@ -164,18 +166,26 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
             engine.dispose()
         return
     config = _alembic_config()
-    try:
-        with engine_or_url.begin() as connection:
-            _lock_for_migration(connection)
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-    except SQLAlchemyError as exc:
-        raise storage_error(exc, engine_or_url.url) from exc
-    except CommandError as exc:
-        raise StorageError(
-            f"Cannot migrate the database at {redacted(engine_or_url.url)} ({exc}); "
-            "was it created by a newer Steward?"
-        ) from exc
+    for attempt in range(_LOCKED_RETRIES + 1):
+        try:
+            with engine_or_url.begin() as connection:
+                _lock_for_migration(connection)
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+            return
+        except OperationalError as exc:
+            # SQLite answers "locked" without waiting when switching a fresh file to WAL
+            # races another migrating process; the busy timeout does not cover that.
+            if "database is locked" not in str(exc.orig).lower() or attempt == _LOCKED_RETRIES:
+                raise storage_error(exc, engine_or_url.url) from exc
+            time.sleep(0.1 * (attempt + 1))
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, engine_or_url.url) from exc
+        except CommandError as exc:
+            raise StorageError(
+                f"Cannot migrate the database at {redacted(engine_or_url.url)} ({exc}); "
+                "was it created by a newer Steward?"
+            ) from exc
 
 
 def _lock_for_migration(connection: Connection) -> None:

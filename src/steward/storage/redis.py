@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from steward.errors import StorageError
+from steward.storage.resp import Arg, RespClient, RespError, RespURL
 
 __all__ = ["RedisStore"]
 
@@ -28,6 +29,8 @@ class RedisStore:
         self.prefix = prefix
         self.timeout_s = timeout_s
         self._client: aioredis.Redis | None = None
+        parts = RespURL.parse(url)
+        self._lean = RespClient(parts) if parts is not None else None
 
     @property
     def client(self) -> aioredis.Redis:
@@ -50,12 +53,31 @@ class RedisStore:
             async with asyncio.timeout(self.timeout_s * 2):
                 return await operation(self.client)
         except (RedisError, OSError, TimeoutError) as exc:
-            raise StorageError(
-                f"Redis at {self.url} is unavailable ({type(exc).__name__}).",
-                code="redis_unavailable",
-            ) from None
+            raise self._unavailable(exc) from None
+
+    async def command(self, *args: Arg) -> object:
+        """One command on the request path, through the lean client (`storage/resp.py`) for
+        `redis://` URLs; any failure is a `StorageError`."""
+        if self._lean is None:
+            return await self.run(lambda client: client.execute_command(*args))  # type: ignore[no-untyped-call]
+        try:
+            async with asyncio.timeout(self.timeout_s * 2):
+                return await self._lean.call(*args)
+        except TimeoutError:
+            self._lean.reset()
+            raise self._unavailable(TimeoutError()) from None
+        except (RespError, OSError) as exc:
+            raise self._unavailable(exc) from None
+
+    def _unavailable(self, exc: BaseException) -> StorageError:
+        return StorageError(
+            f"Redis at {self.url} is unavailable ({type(exc).__name__}).",
+            code="redis_unavailable",
+        )
 
     async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.aclose()
         if self._client is not None:
             client, self._client = self._client, None
             with contextlib.suppress(RedisError, OSError):
