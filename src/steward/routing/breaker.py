@@ -1,7 +1,8 @@
 """Circuit breakers, one per target: closed, open after too many failures, half-open to probe.
 
 A breaker opens when, over the last `window_s` (ten time buckets), at least `min_requests`
-attempts ended and the share of failures reached `failure_ratio`; never on one failure. It
+attempts ended and the share of failures reached `failure_ratio` (checked after each failure
+and each sync); never on one failure. It
 stays open `open_s`, then lets at most `half_open_probes` attempts through at once: a success
 closes it and clears the window, a failure opens it again for `open_s`.
 
@@ -134,7 +135,8 @@ class Breakers:
                 self._open(breaker, now)
             return
         breaker.counts.add(self._bucket(now), int(ok), int(not ok))
-        if state == "closed":
+        if state == "closed" and not ok:
+            # Only a failure can bring the ratio to the threshold; a success never opens it.
             self._check(breaker, now)
 
     def release(self, target: str) -> None:

@@ -170,10 +170,13 @@ class FallbackLoop:
         self._health.started(name)
         began = time.perf_counter()
         timeout_s = call.limits.attempt_timeout()
+        timer = _Timer(timeout_s)
         try:
-            async with asyncio.timeout(timeout_s):
-                result = await call.call_next(ctx)
-        except TimeoutError:
+            result = await call.call_next(ctx)
+        except asyncio.CancelledError:
+            if not timer.expired():
+                self._abandoned(call, name, began, hedged)
+                raise
             error: StewardError = UpstreamTimeoutError(
                 f"{target} did not answer within {timeout_s:.2f} s"
                 f" ({_which_limit(call, timeout_s)})."
@@ -181,11 +184,14 @@ class FallbackLoop:
             self._failed(call, name, began, error, hedged)
             raise error from None
         except StewardError as exc:
+            timer.expired()
             self._failed(call, name, began, exc, hedged)
             raise
         except BaseException:
+            timer.expired()
             self._abandoned(call, name, began, hedged)
             raise
+        timer.expired()
         latency_ms = (time.perf_counter() - began) * 1000.0
         call.ctx.attempts.append(Attempt(name, 200, latency_ms, hedged=hedged))
         if isinstance(result, ChatStream):
@@ -296,6 +302,31 @@ class FallbackLoop:
         if known:
             error.retry_after = min(known)
         return error
+
+
+class _Timer:
+    """Cancels the current task after `timeout_s`: `asyncio.timeout` without its bookkeeping,
+    which costs 13 µs per attempt on uvloop against 4 µs for this (docs/performance.md)."""
+
+    __slots__ = ("_fired", "_handle", "_task")
+
+    def __init__(self, timeout_s: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._fired = False
+        self._handle = asyncio.get_running_loop().call_later(timeout_s, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def expired(self) -> bool:
+        """Stop the timer; True if it fired and its cancellation was the only one pending."""
+        self._handle.cancel()
+        if not self._fired:
+            return False
+        return self._task.uncancel() == 0
 
 
 def _which_limit(call: _Call, timeout_s: float) -> str:
