@@ -23,29 +23,17 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateway_overhead import CONFIG as GATEWAY_CONFIG
 from gateway_overhead import STEWARD, child_env, create_key
 from loadgen import LoadResult, build_request, chat_body, new_event_loop, run_load
 from processes import free_port, http_get, spawn, split_cpus, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKOFF_BASE_MS = 100.0
-CONFIG = """\
-[server]
-host = "127.0.0.1"
-port = {steward_port}
-
-[storage]
-url = "sqlite:///steward.db"
-spool_dir = "spool"
-
-[logging]
-level = "warning"
-
-[providers.up]
-type = "openai"
-base_url = "http://127.0.0.1:{upstream_port}/v1"
-api_key = "env:BENCH_UPSTREAM_KEY"
-
+# The gateway benchmark's server, storage and provider, with two models of our own.
+CONFIG = (
+    GATEWAY_CONFIG.split("[models.bench]")[0]
+    + """\
 [models.pair]
 targets = ["up/primary", "up/secondary"]
 backoff_base_ms = {backoff}
@@ -53,6 +41,7 @@ backoff_base_ms = {backoff}
 [models.baseline]
 targets = ["up/secondary"]
 """
+)
 
 
 def load(port: int, key: str, model: str, requests: int, concurrency: int) -> LoadResult:

@@ -13,6 +13,7 @@ from tests import rawhttp
 from tests.conftest import GatewayFactory
 from tests.fakes import FakeProvider
 from tests.integration.records import record_for
+from tests.integration.test_chat_openai import TOOLS
 from tests.servers import Gateway, free_port
 
 from steward.storage import keys
@@ -31,16 +32,6 @@ targets = ["up/gpt-test"]
 cache = { exact = true, semantic = true, similarity = 0.92 }
 """
 SYSTEM = {"role": "system", "content": "You are the help desk of an online shop."}
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "search",
-            "description": "Search the docs",
-            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
-        },
-    }
-]
 
 
 def client(gw: Gateway, key: str) -> openai.OpenAI:
