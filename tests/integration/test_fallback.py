@@ -302,16 +302,19 @@ def test_a_bad_limit_header_is_a_clear_400(pair: tuple[Gateway, str]) -> None:
     assert "x-steward-deadline-ms" in info.value.message
 
 
-def test_a_hedge_takes_the_faster_target_and_cancels_the_slow_one(
-    make_gateway: GatewayFactory, fake: FakeProvider, backup: FakeProvider
-) -> None:
-    models = f"""
+def hedged(*, min_delay_ms: int) -> str:
+    return f"""
 [models.hedged]
 targets = ["{PRIMARY}", "{SECONDARY}"]
 hedge = true
-hedge_min_delay_ms = 100
+hedge_min_delay_ms = {min_delay_ms}
 """
-    gw, key = make_gateway(routing_toml(backup, models))
+
+
+def test_a_hedge_takes_the_faster_target_and_cancels_the_slow_one(
+    make_gateway: GatewayFactory, fake: FakeProvider, backup: FakeProvider
+) -> None:
+    gw, key = make_gateway(routing_toml(backup, hedged(min_delay_ms=100)))
     fake.script(Fault(delay_s=2.5))
     raw = ask(gw, key, model="hedged")
     assert raw.headers["x-steward-target"] == SECONDARY
@@ -325,13 +328,7 @@ hedge_min_delay_ms = 100
 def test_a_fast_primary_is_never_hedged(
     make_gateway: GatewayFactory, fake: FakeProvider, backup: FakeProvider
 ) -> None:
-    models = f"""
-[models.hedged]
-targets = ["{PRIMARY}", "{SECONDARY}"]
-hedge = true
-hedge_min_delay_ms = 2000
-"""
-    gw, key = make_gateway(routing_toml(backup, models))
+    gw, key = make_gateway(routing_toml(backup, hedged(min_delay_ms=2000)))
     raw = ask(gw, key, model="hedged")
     assert raw.headers["x-steward-target"] == PRIMARY
     assert backup.requests == []
