@@ -87,3 +87,9 @@ class Gateway:
 
     def flush(self) -> None:
         self.runtime.writer.flush(timeout_s=5)
+
+    def admin_key(self, role: str = "admin", **owner: str) -> str:
+        """A person's key (for /api), known to the gateway at once."""
+        _, secret = keys.create_key(self.runtime.engine, name=role, role=role, **owner)
+        self.runtime.refresher.refresh()
+        return secret

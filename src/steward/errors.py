@@ -7,6 +7,8 @@
     │   └── UnknownModelError         404 invalid_request_error (code model_not_found)
     ├── AuthenticationError           401 authentication_error
     ├── PermissionDeniedError         403 permission_error
+    ├── RateLimitedError              429 rate_limit_error (names the limit; Retry-After)
+    ├── BudgetExceededError           429 insufficient_quota (names the budget and its reset)
     ├── NotFoundError                 404 not_found_error
     ├── ClientDisconnectedError       499 client_closed_request (recorded, never rendered)
     ├── StorageError                  503 storage_error (translated from SQLAlchemy)
@@ -24,11 +26,13 @@ Messages say what to do. Detail that helps an operator but not a caller goes to 
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 __all__ = [
     "AllTargetsFailedError",
     "AuthenticationError",
+    "BudgetExceededError",
     "ClientDisconnectedError",
     "ConfigError",
     "InvalidRequestError",
@@ -37,6 +41,7 @@ __all__ = [
     "OverloadedError",
     "PermissionDeniedError",
     "ProviderError",
+    "RateLimitedError",
     "RequestTooLargeError",
     "StewardError",
     "StorageError",
@@ -97,6 +102,30 @@ class AuthenticationError(StewardError):
 class PermissionDeniedError(StewardError):
     status = 403
     error_type = "permission_error"
+
+
+class RateLimitedError(StewardError):
+    """A rate limit of Steward's own (not upstream's) refused the request."""
+
+    status = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": f"{max(1, math.ceil(self.retry_after_s))}"}
+
+
+class BudgetExceededError(RateLimitedError):
+    error_type = "insufficient_quota"
+    code = "budget_exceeded"
+
+    def headers(self) -> dict[str, str]:
+        """No Retry-After for a total budget (retry_after_s 0): waiting will not help."""
+        return super().headers() if self.retry_after_s > 0 else {}
 
 
 class NotFoundError(StewardError):

@@ -10,7 +10,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from steward.auth.keyring import KeyRing
-from steward.auth.refresher import KeyRefresher, principal_entries
+from steward.auth.refresher import Refresher
 from steward.cache.responses import ResponseCache
 from steward.config.loading import LoadedConfig
 from steward.config.schema import (
@@ -21,13 +21,18 @@ from steward.config.schema import (
     StewardConfig,
 )
 from steward.config.secrets import resolve_secret
+from steward.costs import Pricing
 from steward.errors import StorageError
+from steward.limits import FailoverLimiter, MemoryLimiter, RedisLimiter
+from steward.limits.base import Limiter
+from steward.limits.rules import RuleBook
 from steward.observe.writer import RecordWriter
 from steward.pipeline.call import ProviderCall
 from steward.pipeline.context import CallContext
 from steward.pipeline.registry import StageDeps, build_pipeline
 from steward.pipeline.result import Result
 from steward.pipeline.stage import Next
+from steward.pipeline.stages.limits import Settlements
 from steward.providers.anthropic import AnthropicProvider
 from steward.providers.base import Provider
 from steward.providers.http import HTTPClient, Timeouts
@@ -38,8 +43,9 @@ from steward.routing.health import TargetHealth
 from steward.routing.loop import FallbackLoop
 from steward.routing.strategy import Router
 from steward.routing.targets import ModelRoute, ModelTable
-from steward.storage import database, keys
+from steward.storage import database
 from steward.storage.redis import RedisStore
+from steward.tenancy.directory import Directory
 
 log = structlog.get_logger("steward.runtime")
 
@@ -54,13 +60,17 @@ class Runtime:
     providers: Mapping[str, Provider]
     models: ModelTable
     keyring: KeyRing
-    refresher: KeyRefresher
+    refresher: Refresher
+    directory: Directory
     writer: RecordWriter
     chain: Next
     config_hash: str
     cache: ResponseCache
     breakers: Breakers
     health: TargetHealth
+    limiter: Limiter
+    settlements: Settlements
+    pricing: Pricing
     redis: RedisStore | None = None
     started: bool = field(default=False)
     migrated: bool = field(default=False)
@@ -86,11 +96,11 @@ class Runtime:
         routes = [ModelRoute.from_config(name, m) for name, m in config.models.items()]
         models = ModelTable(routes, providers)
         keyring = KeyRing()
-        refresher = KeyRefresher(
-            keyring,
-            lambda: principal_entries(keys.load_active_keys(engine)),
-            config.auth.refresh_interval_s,
-        )
+        directory = Directory(engine, keyring)
+        refresher = Refresher(directory.reload, config.auth.refresh_interval_s)
+        pricing = Pricing.from_config(config)
+        limiter = _limiter(config, redis)
+        settlements = Settlements()
         writer = RecordWriter(
             engine,
             spool_dir=_resolve(loaded.base_dir, config.storage.spool_dir),
@@ -106,7 +116,16 @@ class Runtime:
         health.watch(targets)
         loop = FallbackLoop(models, Router(health), breakers, health)
         deps = StageDeps(
-            config=config, keyring=keyring, models=models, sink=writer, cache=cache, routing=loop
+            config=config,
+            keyring=keyring,
+            models=models,
+            sink=writer,
+            cache=cache,
+            routing=loop,
+            pricing=pricing,
+            rules=RuleBook(config, models, pricing, directory.budget_book),
+            limiter=limiter,
+            settlements=settlements,
         )
         chain = build_pipeline(config.pipeline.stages, deps, ProviderCall(models))
         return cls(
@@ -117,12 +136,16 @@ class Runtime:
             models=models,
             keyring=keyring,
             refresher=refresher,
+            directory=directory,
             writer=writer,
             chain=chain,
             config_hash=config.config_hash(),
             cache=cache,
             breakers=breakers,
             health=health,
+            limiter=limiter,
+            settlements=settlements,
+            pricing=pricing,
             redis=redis,
         )
 
@@ -137,6 +160,14 @@ class Runtime:
         await self.health.start()
         await self.http.start()
         self.started = True
+        targets = [t for name in self.models.names() for t in self.models.resolve(name).targets]
+        unpriced = self.pricing.unpriced(targets)
+        if unpriced:
+            log.warning(
+                "pricing.unknown",
+                targets=unpriced,
+                hint="their calls cost $0 in records and budgets; add [pricing] entries",
+            )
         log.info(
             "runtime.started",
             config=self.loaded.source,
@@ -155,6 +186,9 @@ class Runtime:
     async def stop(self) -> None:
         """Flush every record (to the database, or to the spool if it is down), close clients."""
         self.refresher.stop()
+        await self.settlements.drain()
+        if isinstance(self.limiter, FailoverLimiter):
+            await self.limiter.flush()
         self.writer.stop(timeout_s=self.config.server.shutdown_timeout_s)
         await self.http.aclose()
         await self.breakers.stop()
@@ -199,6 +233,13 @@ class Runtime:
         if self.models.names() and not any(self.models.available(n) for n in self.models.names()):
             problems.append("no model has an available target")
         return problems
+
+
+def _limiter(config: StewardConfig, redis: RedisStore | None) -> Limiter:
+    """Redis when configured (shared by replicas; memory while it is down), else memory."""
+    if redis is not None and config.limits.backend in ("auto", "redis"):
+        return FailoverLimiter(RedisLimiter(redis), MemoryLimiter())
+    return MemoryLimiter()
 
 
 def _resolve(base_dir: Path, path: str) -> Path:

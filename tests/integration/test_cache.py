@@ -288,8 +288,12 @@ def test_stats_endpoint_counts_per_model(cached: tuple[Gateway, str]) -> None:
     ask(gw, key, "Is there a sale?", headers={"Cache-Control": "no-cache"})
     unauthorised = rawhttp.request("GET", gw.url + "/api/cache/stats")
     assert unauthorised.status == 401
-    stats = rawhttp.request(
+    as_app = rawhttp.request(
         "GET", gw.url + "/api/cache/stats", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert as_app.status == 403 and "/v1" in as_app.json()["error"]["message"]
+    stats = rawhttp.request(
+        "GET", gw.url + "/api/cache/stats", headers={"Authorization": f"Bearer {gw.admin_key()}"}
     )
     assert stats.status == 200
     body = stats.json()
@@ -347,6 +351,6 @@ def test_replicas_share_the_cache_through_redis(
     assert again["x-steward-cache"] == "hit" and text_again == text
     assert len(fake.requests) == 3
     stats = rawhttp.request(
-        "GET", two.url + "/api/cache/stats", headers={"Authorization": f"Bearer {key}"}
+        "GET", two.url + "/api/cache/stats", headers={"Authorization": f"Bearer {two.admin_key()}"}
     )
     assert stats.json()["backend"] == "redis"

@@ -421,7 +421,7 @@ def test_every_target_open_is_a_503_with_retry_after(
 
 def health(gw: Gateway, key: str) -> dict[str, Any]:
     with rawhttp.Connection(gw.url) as conn:
-        status, _, body = conn.get("/api/health/targets", key)
+        status, _, body = conn.get("/api/health/targets", gw.admin_key("viewer", team_id="t"))
     assert status == 200
     targets: dict[str, Any] = json.loads(body)["targets"]
     return targets

@@ -37,7 +37,7 @@ def second_process(
     directory = tmp_path / "replica-b"
     body = fake_providers_toml(fake) + shared_toml(backup, redis_url, redis_prefix)
     path = write_config(directory, body, port=port)
-    key = create_key(path)
+    key = create_key(path, role="admin")
     proc = subprocess.Popen(
         [*STEWARD, "serve", "--config", str(path)],
         cwd=directory,
@@ -82,7 +82,8 @@ def test_a_breaker_opened_by_one_replica_is_open_on_another(
     redis_prefix: str,
     second_process: tuple[str, str],
 ) -> None:
-    gw, key_a = make_gateway(shared_toml(backup, redis_url, redis_prefix))
+    gw, _ = make_gateway(shared_toml(backup, redis_url, redis_prefix))
+    key_a = gw.admin_key()  # admins may call /v1 and read /api
     url_b, key_b = second_process
     assert target_state(url_b, key_b)[PRIMARY]["state"] == "closed"
 

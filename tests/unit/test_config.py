@@ -74,7 +74,7 @@ def test_pipeline_order_is_validated(tmp_path: Path) -> None:
     path = write(tmp_path, '[pipeline]\nstages = ["auth", "record", "parse", "route"]\n')
     with pytest.raises(ConfigError, match='"record" must come first'):
         load_config(path, environ={})
-    path = write(tmp_path, '[pipeline]\nstages = ["record", "parse", "limits", "route"]\n')
+    path = write(tmp_path, '[pipeline]\nstages = ["record", "parse", "guards", "route"]\n')
     with pytest.raises(ConfigError, match="unknown stage"):
         load_config(path, environ={})
     path = write(tmp_path, '[pipeline]\nstages = ["record", "parse", "cache", "auth", "route"]\n')

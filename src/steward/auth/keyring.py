@@ -9,13 +9,29 @@ from datetime import UTC, datetime
 
 
 @dataclass(frozen=True, slots=True)
+class Quota:
+    """A per-minute rate limit set on a key, app or team (None: not limited there)."""
+
+    scope: str
+    """`key`, `app` or `team`."""
+    scope_id: str
+    label: str
+    """For messages, e.g. "team ops"."""
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key's id, name and role."""
+    """Who is calling: the key's id, name, role and tenancy, and the quotas that apply to it."""
 
     key_id: str
     name: str
     role: str
     expires_at: datetime | None = None
+    team_id: str | None = None
+    app_id: str | None = None
+    quotas: tuple[Quota, ...] = ()
 
 
 ANONYMOUS = Principal(key_id="anonymous", name="anonymous", role="app")

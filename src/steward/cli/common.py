@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -10,6 +12,7 @@ import typer
 
 if TYPE_CHECKING:
     from steward.config.loading import LoadedConfig
+    from steward.tenancy.admin import Admin
 
 ConfigOption = Annotated[
     Path | None,
@@ -45,3 +48,29 @@ def load(option: Path | None, **overrides: object) -> LoadedConfig:
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def admin_session(option: Path | None) -> Iterator[Admin]:
+    """An admin acting from the CLI (audited as `cli:$USER`) on the configured database;
+    errors are printed and exit 1."""
+    loaded = load(option)
+    from steward.errors import StewardError
+    from steward.storage import database
+    from steward.tenancy.admin import Admin
+    from steward.tenancy.roles import Actor
+
+    user = os.environ.get("USER") or "unknown"
+    actor = Actor(id=f"cli:{user}", name=f"steward CLI ({user})", role="admin", team_id=None)
+    engine = None
+    try:
+        engine = database.make_engine(
+            database.normalise_url(loaded.config.storage.url, loaded.base_dir)
+        )
+        database.upgrade(engine)
+        yield Admin(engine, actor)
+    except StewardError as exc:
+        fail(exc.message)
+    finally:
+        if engine is not None:
+            engine.dispose()

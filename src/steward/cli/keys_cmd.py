@@ -1,76 +1,69 @@
-"""`steward keys create|list|revoke`: API keys, stored hashed, shown once."""
+"""`steward keys create|list|revoke|rotate`: API keys, stored hashed, shown once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steward.cli.common import ConfigOption, fail, load
+from steward.cli.common import ConfigOption, admin_session, fail
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from steward.tenancy.admin import Admin
 
-app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
 
 ROLES = ("admin", "owner", "developer", "reviewer", "viewer", "app")
-
-
-def _engine(config: Path | None) -> Engine:
-    loaded = load(config)
-    from steward.storage import database
-
-    engine = database.make_engine(
-        database.normalise_url(loaded.config.storage.url, loaded.base_dir)
-    )
-    database.upgrade(engine)
-    return engine
+Limit = Annotated[int | None, typer.Option(min=1, help="Limit per minute (None: unlimited).")]
 
 
 @app.command("create")
 def create(
-    name: Annotated[str, typer.Option(help="A label for the key, e.g. the app using it.")],
+    name: Annotated[str, typer.Option(help="A label for the key, e.g. the app or person.")],
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")] = "app",
-    expires_in_days: Annotated[
-        int | None, typer.Option(help="Expire after this many days.", min=1)
+    app_id: Annotated[str | None, typer.Option("--app", help="The app of an app key.")] = None,
+    team_id: Annotated[
+        str | None, typer.Option("--team", help="The team of a person's key.")
     ] = None,
+    expires_in_days: Annotated[
+        float | None, typer.Option(help="Expire after this many days.", min=0.001)
+    ] = None,
+    rpm: Limit = None,
+    tpm: Limit = None,
     config: ConfigOption = None,
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
     if role not in ROLES:
         fail(f"unknown role '{role}'; use one of: {', '.join(ROLES)}")
-    from steward.errors import StewardError
-    from steward.storage import keys
-
-    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
-    try:
-        engine = _engine(config)
-        row, secret = keys.create_key(engine, name=name, role=role, expires_at=expires)
-        engine.dispose()
-    except StewardError as exc:
-        fail(exc.message)
+    with admin_session(config) as admin:
+        row, secret = admin.create_key(
+            name,
+            role,
+            team_id=team_id,
+            app_id=app_id,
+            expires_in_days=expires_in_days,
+            rpm=rpm,
+            tpm=tpm,
+        )
     typer.echo(f"created key {row.id} ({row.name}, role {row.role}). Shown once:")
     typer.echo(secret)
 
 
 @app.command("list")
-def list_(config: ConfigOption = None) -> None:
+def list_(
+    team_id: Annotated[str | None, typer.Option("--team", help="Only this team's.")] = None,
+    config: ConfigOption = None,
+) -> None:
     """List keys (ids and prefixes, never secrets)."""
-    from steward.errors import StewardError
-    from steward.storage import keys
-
-    try:
-        engine = _engine(config)
-        rows = keys.list_keys(engine)
-        engine.dispose()
-    except StewardError as exc:
-        fail(exc.message)
+    with admin_session(config) as admin:
+        rows = [k for k in admin.list_keys() if team_id is None or k.team_id == team_id]
     for row in rows:
         state = "revoked" if row.revoked_at else "active"
         expires = row.expires_at.isoformat() if row.expires_at else "never"
-        typer.echo(f"{row.id}  {row.prefix}…  {row.name}  {row.role}  {state}  expires {expires}")
+        owner = row.app_id or row.team_id or "organisation"
+        typer.echo(
+            f"{row.id}  {row.prefix}…  {row.name}  {row.role}  {owner}  {state}  expires {expires}"
+        )
 
 
 @app.command("revoke")
@@ -79,13 +72,40 @@ def revoke(
     config: ConfigOption = None,
 ) -> None:
     """Revoke a key; every running gateway stops accepting it within seconds."""
-    from steward.errors import StewardError
+    with admin_session(config) as admin:
+        row = admin.revoke_key(_resolve(admin, key_id))
+    typer.echo(f"revoked key {row.id} ({row.name}).")
+
+
+@app.command("rotate")
+def rotate(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from `steward keys list`).")],
+    overlap_s: Annotated[
+        float, typer.Option(help="Seconds the old key keeps working.", min=0)
+    ] = 3600.0,
+    config: ConfigOption = None,
+) -> None:
+    """Issue a new secret for a key; the old one keeps working for the overlap, then expires."""
+    with admin_session(config) as admin:
+        old, new, secret = admin.rotate_key(_resolve(admin, key_id), overlap_s)
+    expires = old.expires_at.isoformat() if old.expires_at else "now"
+    typer.echo(f"rotated key {old.id} -> {new.id}; the old secret works until {expires}.")
+    typer.echo("New secret, shown once:")
+    typer.echo(secret)
+
+
+def _resolve(admin: Admin, key_id_or_prefix: str) -> str:
+    """Accept an id, a listed prefix or the secret itself, as `keys revoke` always has."""
+    from steward.errors import InvalidRequestError, NotFoundError
     from steward.storage import keys
 
-    try:
-        engine = _engine(config)
-        row = keys.revoke_key(engine, key_id)
-        engine.dispose()
-    except StewardError as exc:
-        fail(exc.message)
-    typer.echo(f"revoked key {row.id} ({row.name}).")
+    needle = key_id_or_prefix
+    hashed = keys.hash_key(needle)
+    matches = [k for k in admin.list_keys() if needle in (k.id, k.prefix) or k.key_hash == hashed]
+    if not matches:
+        raise NotFoundError(
+            f"No API key has the id or prefix {needle!r}; `steward keys list` shows them"
+        )
+    if len(matches) > 1:
+        raise InvalidRequestError(f"{len(matches)} API keys match {needle!r}; use the key id")
+    return matches[0].id

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from steward.cli import config_cmd, init_cmd, keys_cmd, serve_cmd
+from steward.cli import (
+    audit_cmd,
+    budgets_cmd,
+    config_cmd,
+    costs_cmd,
+    init_cmd,
+    keys_cmd,
+    serve_cmd,
+    teams_cmd,
+)
 
 app = typer.Typer(
     name="steward",
@@ -15,8 +24,13 @@ app = typer.Typer(
 )
 app.command("serve")(serve_cmd.serve)
 app.command("init")(init_cmd.init)
+app.command("costs")(costs_cmd.costs)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(teams_cmd.teams_app, name="teams")
+app.add_typer(teams_cmd.apps_app, name="apps")
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(budgets_cmd.app, name="budgets")
+app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(config_cmd.db_app, name="db")
 
 

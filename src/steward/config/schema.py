@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DEFAULT_STAGES = ("record", "auth", "parse", "cache", "route")
+DEFAULT_STAGES = ("record", "auth", "parse", "limits", "cache", "route")
 KNOWN_STAGES = frozenset(DEFAULT_STAGES)
 REQUIRED_STAGES = ("record", "parse", "route")
 
@@ -65,6 +65,11 @@ class PipelineConfig(Section):
         if "cache" in stages and "auth" in stages and stages.index("cache") < stages.index("auth"):
             # Entries are scoped by the caller's key, known only after auth.
             raise ValueError('"cache" must come after "auth"')
+        if "limits" in stages:
+            # Limits count per key and reserve from the parsed request.
+            before = [s for s in ("auth", "parse") if s in stages]
+            if any(stages.index("limits") < stages.index(s) for s in before):
+                raise ValueError('"limits" must come after "auth" and "parse"')
         return stages
 
 
@@ -165,6 +170,10 @@ class ModelConfig(Section):
     hedge_min_delay_ms: float = Field(default=50.0, ge=0)
     tiering: TieringConfig = TieringConfig()
     cache: ModelCacheConfig = ModelCacheConfig()
+    rpm: int | None = Field(default=None, ge=1)
+    """Requests per minute for this public model, over every caller (None: unlimited)."""
+    tpm: int | None = Field(default=None, ge=1)
+    """Tokens per minute for this public model, reserved as prompt + max_tokens."""
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -210,6 +219,30 @@ class CacheConfig(Section):
     max_entries: int = Field(default=10_000, ge=1)
 
 
+class PriceConfig(Section):
+    """USD per million tokens; overrides the shipped table for one model."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    """Defaults to `input_per_mtok` (no discount)."""
+    reasoning_per_mtok: float | None = Field(default=None, ge=0)
+    """Defaults to `output_per_mtok` (reasoning tokens are billed as output)."""
+
+
+class LimitsConfig(Section):
+    """Rate limits and budgets: counted in memory, or in Redis so every replica shares them."""
+
+    backend: Literal["auto", "memory", "redis"] = "auto"
+    """`auto`: Redis when `[redis] url` is set, else memory."""
+    default_max_output_tokens: int = Field(default=1024, ge=1)
+    """Output tokens reserved for a request that sets no `max_tokens`."""
+    key_rpm: int | None = Field(default=None, ge=1)
+    """Default requests per minute for every key that sets none of its own."""
+    key_tpm: int | None = Field(default=None, ge=1)
+    """Default tokens per minute for every key that sets none of its own."""
+
+
 class StewardConfig(Section):
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
@@ -221,6 +254,9 @@ class StewardConfig(Section):
     breaker: BreakerConfig = BreakerConfig()
     redis: RedisConfig = RedisConfig()
     cache: CacheConfig = CacheConfig()
+    limits: LimitsConfig = LimitsConfig()
+    pricing: dict[str, PriceConfig] = Field(default_factory=dict)
+    """Keyed by `provider/model` (one target) or by the upstream model name (any provider)."""
 
     @model_validator(mode="after")
     def _targets_name_providers(self) -> StewardConfig:
@@ -236,6 +272,8 @@ class StewardConfig(Section):
                     )
         if self.cache.backend == "redis" and not self.redis.url:
             raise ValueError('[cache] backend = "redis" needs [redis] url')
+        if self.limits.backend == "redis" and not self.redis.url:
+            raise ValueError('[limits] backend = "redis" needs [redis] url')
         return self
 
     def config_hash(self) -> str:

@@ -42,6 +42,7 @@ class CallContext:
     attempts: list[Attempt] = field(default_factory=list)
     cache: str | None = None
     cache_similarity: float | None = None
+    cost_usd: float | None = None
 
     @property
     def operation(self) -> Operation:

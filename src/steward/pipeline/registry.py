@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from steward.auth.keyring import KeyRing
 from steward.cache.responses import ResponseCache
 from steward.config.schema import StewardConfig
+from steward.costs import Pricing
+from steward.limits.base import Limiter
+from steward.limits.rules import RuleBook
 from steward.pipeline.stage import Next, Stage, build_chain
 from steward.pipeline.stages.auth import AuthStage
 from steward.pipeline.stages.cache import CacheStage
+from steward.pipeline.stages.limits import LimitsStage, Settlements
 from steward.pipeline.stages.parse import ParseStage
 from steward.pipeline.stages.record import RecordSink, RecordStage
 from steward.pipeline.stages.route import RouteStage
@@ -28,14 +32,19 @@ class StageDeps:
     sink: RecordSink
     cache: ResponseCache
     routing: FallbackLoop
+    pricing: Pricing
+    rules: RuleBook
+    limiter: Limiter
+    settlements: Settlements
 
 
 StageFactory = Callable[[StageDeps], Stage]
 
 BUILTIN_STAGES: Mapping[str, StageFactory] = {
-    "record": lambda d: RecordStage(d.sink, d.config.config_hash()),
+    "record": lambda d: RecordStage(d.sink, d.config.config_hash(), d.pricing),
     "auth": lambda d: AuthStage(d.keyring, required=d.config.auth.required),
     "parse": lambda d: ParseStage(max_body_bytes=d.config.server.max_body_bytes),
+    "limits": lambda d: LimitsStage(d.rules, d.limiter, d.pricing, d.settlements),
     "cache": lambda d: CacheStage(d.cache),
     "route": lambda d: RouteStage(d.models, d.routing),
 }

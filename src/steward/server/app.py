@@ -14,6 +14,7 @@ from starlette.routing import Route
 from steward.errors import NotFoundError, StewardError
 from steward.runtime import Runtime
 from steward.server import routes
+from steward.server.admin.routes import admin_routes
 from steward.server.asgi import CALL_PATHS, CallHandler, GatewayApp
 from steward.server.errors import error_response, unhandled
 
@@ -34,6 +35,7 @@ def create_app(runtime: Runtime) -> GatewayApp:
             Route("/v1/models", routes.list_models, methods=["GET"]),
             Route("/api/cache/stats", routes.cache_stats, methods=["GET"]),
             Route("/api/health/targets", routes.target_health, methods=["GET"]),
+            *admin_routes(),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
         ],

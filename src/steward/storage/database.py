@@ -239,6 +239,18 @@ def _current_revision(connection: Connection) -> str | None:
 
 
 @contextmanager
+def transaction(target: Engine | Connection) -> Iterator[Connection]:
+    """A connection in a transaction: a new one committed at the end for an Engine, or the
+    caller's own (whose transaction it joins) for a Connection. Errors become StorageError."""
+    if isinstance(target, Connection):
+        with translate_errors(target.engine.url):
+            yield target
+        return
+    with translate_errors(target.url), target.begin() as connection:
+        yield connection
+
+
+@contextmanager
 def translate_errors(url: URL | str) -> Iterator[None]:
     """Re-raise SQLAlchemy errors from the block as `StorageError`."""
     try:

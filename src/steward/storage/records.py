@@ -31,6 +31,10 @@ class RequestRecord:
     cache: str | None = None
     """`hit`, `semantic`, `miss`, `bypass`, `skip`, or None when the model has no cache."""
     cache_similarity: float | None = None
+    team_id: str | None = None
+    app_id: str | None = None
+    cost_usd: float | None = None
+    """From provider-reported usage and the pricing table; 0 for a cache hit."""
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

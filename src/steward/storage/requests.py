@@ -64,7 +64,9 @@ def _insert_ignoring_duplicates(dialect: Dialect) -> tuple[str, list[_Processor 
             f"INSERT INTO {quote(requests.name)} ({', '.join(quote(c.name) for c in columns)}) "
             f"VALUES ({', '.join([marker] * len(columns))}) ON CONFLICT ({quote('id')}) DO NOTHING"
         )
-        _STATEMENTS[key] = (sql, [c.type.bind_processor(dialect) for c in columns])
+        _STATEMENTS[key] = (
+            sql, [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+        )
     return _STATEMENTS[key]
 
 

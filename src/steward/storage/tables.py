@@ -14,11 +14,22 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "api_keys", "metadata", "requests"]
+__all__ = [
+    "UTCDateTime",
+    "api_keys",
+    "apps",
+    "audit_head",
+    "audit_log",
+    "budgets",
+    "metadata",
+    "requests",
+    "teams",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -63,6 +74,72 @@ api_keys = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("team_id", String(32), nullable=True, index=True),
+    Column("app_id", String(32), nullable=True),
+    Column("rpm", Integer, nullable=True),
+    Column("tpm", Integer, nullable=True),
+    Column("rotated_to", String(32), nullable=True),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("rpm", Integer, nullable=True),
+    Column("tpm", Integer, nullable=True),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("team_id", String(32), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("rpm", Integer, nullable=True),
+    Column("tpm", Integer, nullable=True),
+    UniqueConstraint("team_id", "name", name="uq_apps_team_id_name"),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("scope", String(16), nullable=False),  # key, app, team or model
+    Column("scope_id", String(200), nullable=False),
+    # The owning team; None for an organisation-wide model budget.
+    Column("team_id", String(32), nullable=True, index=True),
+    Column("period", String(16), nullable=False),
+    Column("limit_usd", Float, nullable=False),
+    Column("thresholds", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(32), nullable=False),
+    Column("target_id", String(200), nullable=True),
+    Column("team_id", String(32), nullable=True, index=True),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 requests = Table(
@@ -86,4 +163,7 @@ requests = Table(
     Column("attempt_count", Integer, nullable=True),
     Column("cache", String(16), nullable=True),
     Column("cache_similarity", Float, nullable=True),
+    Column("team_id", String(32), nullable=True, index=True),
+    Column("app_id", String(32), nullable=True),
+    Column("cost_usd", Float, nullable=True),
 )

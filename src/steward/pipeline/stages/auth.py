@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from steward.auth.keyring import ANONYMOUS, KeyRing, Principal
-from steward.errors import AuthenticationError
+from steward.errors import AuthenticationError, PermissionDeniedError
 from steward.pipeline.context import CallContext
 from steward.pipeline.result import Result
 from steward.pipeline.stage import Next
@@ -15,8 +15,17 @@ class AuthStage:
         self._required = required
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> Result:
-        ctx.principal = authenticate(self._keyring, ctx.credential, required=self._required)
+        principal = authenticate(self._keyring, ctx.credential, required=self._required)
+        if principal.role in _NO_CALLS:
+            raise PermissionDeniedError(
+                f"A key with role {principal.role!r} may not call models; use an app key "
+                "(`steward keys create --app APP`) or a developer's key."
+            )
+        ctx.principal = principal
         return await call_next(ctx)
+
+
+_NO_CALLS = frozenset({"reviewer", "viewer"})
 
 
 def authenticate(keyring: KeyRing, credential: str | None, *, required: bool) -> Principal:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from steward.costs import Pricing
 from steward.errors import ClientDisconnectedError, StewardError
 from steward.pipeline.context import CallContext
+from steward.pipeline.costing import settle_cost
 from steward.pipeline.result import ChatStream, Completion, Result
 from steward.pipeline.stage import Next
 from steward.routing.attempts import attempts_json
@@ -21,9 +23,10 @@ class RecordSink(Protocol):
 class RecordStage:
     """Outermost stage: submits to the background writer; never waits on the database."""
 
-    def __init__(self, sink: RecordSink, config_hash: str) -> None:
+    def __init__(self, sink: RecordSink, config_hash: str, pricing: Pricing) -> None:
         self._sink = sink
         self._config_hash = config_hash
+        self._pricing = pricing
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> Result:
         try:
@@ -51,6 +54,7 @@ class RecordStage:
 
     def _submit(self, ctx: CallContext, error: StewardError | None) -> None:
         usage = ctx.usage
+        principal = ctx.principal
         self._sink.submit(
             RequestRecord(
                 id=ctx.id,
@@ -60,7 +64,7 @@ class RecordStage:
                 latency_ms=round(ctx.elapsed_ms(), 3),
                 config_hash=self._config_hash,
                 stream=ctx.stream,
-                key_id=ctx.principal.key_id if ctx.principal else None,
+                key_id=principal.key_id if principal else None,
                 public_model=ctx.public_model,
                 target=str(ctx.target) if ctx.target else None,
                 error_type=error.error_type if error else None,
@@ -71,5 +75,8 @@ class RecordStage:
                 attempt_count=len(ctx.attempts) if ctx.attempts else None,
                 cache=ctx.cache,
                 cache_similarity=ctx.cache_similarity,
+                team_id=principal.team_id if principal else None,
+                app_id=principal.app_id if principal else None,
+                cost_usd=settle_cost(ctx, self._pricing),
             )
         )

@@ -1,0 +1,129 @@
+"""Which limits a call counts against, and what it reserves: built from memory per request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from steward.auth.keyring import Principal
+from steward.config.schema import StewardConfig
+from steward.costs import Pricing, estimate_input_tokens, max_output_tokens
+from steward.errors import UnknownModelError
+from steward.limits.base import Rule
+from steward.limits.budgets import BudgetBook
+from steward.routing.targets import ModelTable
+from steward.wire.openai import ChatRequest, EmbeddingRequest, TokenUsage
+
+__all__ = ["CallRules", "RuleBook"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallRules:
+    """The rules one call reserves against, and the keys its settlement replaces."""
+
+    rules: list[Rule]
+    token_keys: tuple[str, ...]
+    budget_keys: tuple[str, ...]
+
+    def actual(self, usage: TokenUsage | None, cost_usd: float | None) -> dict[str, float]:
+        tokens = float(usage.input_tokens + usage.output_tokens) if usage else 0.0
+        settled = dict.fromkeys(self.token_keys, tokens)
+        settled.update(dict.fromkeys(self.budget_keys, cost_usd or 0.0))
+        return settled
+
+
+class RuleBook:
+    """Per-key, app, team and model rate limits plus budgets, as counter rules for one call."""
+
+    def __init__(
+        self,
+        config: StewardConfig,
+        models: ModelTable,
+        pricing: Pricing,
+        budgets: Callable[[], BudgetBook],
+    ) -> None:
+        self._limits = config.limits
+        self._model_quotas: Mapping[str, tuple[int | None, int | None]] = {
+            name: (m.rpm, m.tpm) for name, m in config.models.items() if m.rpm or m.tpm
+        }
+        self._models = models
+        self._pricing = pricing
+        self._budgets = budgets
+
+    def for_call(
+        self,
+        principal: Principal,
+        public_model: str | None,
+        request: ChatRequest | EmbeddingRequest,
+    ) -> CallRules | None:
+        """None when nothing limits this call (the common, free path)."""
+        book = self._budgets()
+        budgets = book.applicable(principal, public_model) if book else []
+        quotas = self._quotas(principal, public_model)
+        if not quotas and not budgets:
+            return None
+        input_tokens = estimate_input_tokens(request)
+        output_tokens = (
+            max_output_tokens(request, self._limits.default_max_output_tokens)
+            if isinstance(request, ChatRequest)
+            else 0
+        )
+        rules: list[Rule] = []
+        token_keys: list[str] = []
+        for scope, label, rpm, tpm in quotas:
+            if rpm:
+                rules.append(
+                    Rule(f"rate:{scope}:rpm", f"requests per minute of {label}", "rate", rpm, 1.0)
+                )
+            if tpm:
+                key = f"rate:{scope}:tpm"
+                rules.append(
+                    Rule(
+                        key,
+                        f"tokens per minute of {label}",
+                        "rate",
+                        tpm,
+                        float(input_tokens + output_tokens),
+                    )
+                )
+                token_keys.append(key)
+        budget_rules: list[Rule] = []
+        if budgets:
+            worst = self._worst_case_usd(public_model, input_tokens, output_tokens)
+            budget_rules = book.rules(budgets, worst, datetime.now(UTC))
+        return CallRules(
+            rules + budget_rules, tuple(token_keys), tuple(r.key for r in budget_rules)
+        )
+
+    def _quotas(
+        self, principal: Principal, public_model: str | None
+    ) -> list[tuple[str, str, int | None, int | None]]:
+        found = [(f"{q.scope}:{q.scope_id}", q.label, q.rpm, q.tpm) for q in principal.quotas]
+        default = self._limits.key_rpm or self._limits.key_tpm
+        if default and not any(q.scope == "key" for q in principal.quotas):
+            found.append(
+                (
+                    f"key:{principal.key_id}",
+                    f"key {principal.name}",
+                    self._limits.key_rpm,
+                    self._limits.key_tpm,
+                )
+            )
+        if public_model is not None and public_model in self._model_quotas:
+            rpm, tpm = self._model_quotas[public_model]
+            found.append((f"model:{public_model}", f"model {public_model}", rpm, tpm))
+        return found
+
+    def _worst_case_usd(
+        self, public_model: str | None, input_tokens: int, output_tokens: int
+    ) -> float:
+        """The dearest target of the model bounds what the call can cost, whichever serves it."""
+        try:
+            targets = self._models.resolve(public_model or "").targets
+        except UnknownModelError:
+            return 0.0
+        return max(
+            (self._pricing.worst_case_usd(t, input_tokens, output_tokens) for t in targets),
+            default=0.0,
+        )

@@ -1,0 +1,1 @@
+"""The admin REST API under /api/: teams, apps, keys, budgets, costs, audit; and its OpenAPI."""
