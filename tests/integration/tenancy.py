@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-
 from tests.rawhttp import RawResponse
 from tests.servers import Gateway
 

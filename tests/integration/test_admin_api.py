@@ -26,7 +26,7 @@ def admin(make_gateway: GatewayFactory) -> tuple[Gateway, str]:
 
 
 def test_the_openapi_document_describes_every_endpoint(admin: tuple[Gateway, str]) -> None:
-    gw, key = admin
+    gw, _ = admin
     with api(gw, None) as client:
         doc = client.get("/api/openapi.json").json()
     assert doc["openapi"].startswith("3.1")

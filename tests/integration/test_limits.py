@@ -59,7 +59,7 @@ def test_an_app_over_its_rpm_gets_a_429_naming_the_limit(priced: tuple[Gateway, 
 def test_tokens_per_minute_reserve_max_tokens_up_front(
     make_gateway: GatewayFactory,
 ) -> None:
-    gw, key = make_gateway(PRICED + "\n[models.small]\ntargets = [\"up/gpt-test\"]\ntpm = 300\n")
+    gw, key = make_gateway(PRICED + '\n[models.small]\ntargets = ["up/gpt-test"]\ntpm = 300\n')
     with client(gw.url, key) as c:
         c.chat.completions.create(model="small", messages=USER, max_tokens=200)
         # The first call settled at its real size (a few tokens), so 200 fit again...
@@ -95,6 +95,7 @@ def test_a_spent_budget_blocks_with_a_429_that_names_it_and_its_reset(
 
 async def _hammer(urls: list[str], key: str, count: int) -> tuple[int, int]:
     clients = [openai.AsyncOpenAI(base_url=u + "/v1", api_key=key, max_retries=0) for u in urls]
+    codes: set[str] = set()
 
     async def one(i: int) -> bool:
         try:
@@ -103,7 +104,7 @@ async def _hammer(urls: list[str], key: str, count: int) -> tuple[int, int]:
             )
             return True
         except openai.RateLimitError as exc:
-            assert exc.code == "budget_exceeded"
+            codes.add(str(exc.code))
             return False
 
     try:
@@ -111,6 +112,7 @@ async def _hammer(urls: list[str], key: str, count: int) -> tuple[int, int]:
     finally:
         for c in clients:
             await c.close()
+    assert codes <= {"budget_exceeded"}
     return sum(results), count - sum(results)
 
 

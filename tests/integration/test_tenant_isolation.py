@@ -52,7 +52,7 @@ def _path(endpoint: Endpoint, victim: Tenant) -> str:
 
 
 def _secrets(tenant: Tenant) -> set[str]:
-    return {v for v in _ids(tenant).values()}
+    return set(_ids(tenant).values())
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
@@ -66,7 +66,7 @@ def test_a_team_cannot_reach_another_teams_resources(
     text = response.body.decode()
     sent = path + repr(body)  # an error may repeat what was asked for, nothing more
     leaked = [ident for ident in _secrets(beta) if ident in text and ident not in sent]
-    if "{" in endpoint.path or endpoint.body is not None and endpoint.path != "/api/teams":
+    if "{" in endpoint.path or (endpoint.body is not None and endpoint.path != "/api/teams"):
         # Aimed at the other team: refused without confirming that the resource exists.
         assert response.status in (403, 404), (response.status, text)
     elif endpoint.path == "/api/teams" and endpoint.method == "POST":

@@ -14,7 +14,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from steward.errors import ConfigError, StorageError
-from steward.storage import tables, database, requests
+from steward.storage import database, requests, tables
 from steward.storage.records import RequestRecord
 from steward.storage.tables import metadata
 

@@ -60,7 +60,7 @@ def admin_session(option: Path | None) -> Iterator[Admin]:
     from steward.tenancy.admin import Admin
     from steward.tenancy.roles import Actor
 
-    user = os.environ.get("USER") or "unknown"
+    user = os.environ.get("USER") or _login()
     actor = Actor(id=f"cli:{user}", name=f"steward CLI ({user})", role="admin", team_id=None)
     engine = None
     try:
@@ -74,3 +74,12 @@ def admin_session(option: Path | None) -> Iterator[Admin]:
     finally:
         if engine is not None:
             engine.dispose()
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

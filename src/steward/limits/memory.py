@@ -1,9 +1,16 @@
-"""Limits counted in this process only: sliding windows and budgets in dicts, pruned as time passes.
+"""Limits counted in this process only: sub-bucketed windows and budgets in dicts, pruned as
+time passes.
+
+A rate rule counts the last `BUCKETS + 1` buckets of its window (`window.py`): over any span of
+`window_s` seconds it never admits more than its limit, and it under-admits by at most one
+bucket's width (1 s of a minute). The count is summed afresh from the buckets on every request
+rather than kept as a running total, so it adds in the order the Redis script does (a running
+total would drift from it by float error) and both backends decide alike.
 
 One event loop touches these counters and no method awaits while it holds them, so no lock is
-needed. Memory stays bounded: a rate counter keeps its current and previous windows only, a
-budget counter is dropped once its period ends, and a sweep every `sweep_every` reservations
-drops whatever nobody asked about since.
+needed. Memory stays bounded: a rate counter keeps the buckets it still counts (at most
+`BUCKETS + 1`), a budget counter is dropped once its period ends, and a sweep every
+`sweep_every` reservations drops whatever nobody asked about since.
 """
 
 from __future__ import annotations
@@ -21,16 +28,12 @@ __all__ = ["MemoryLimiter"]
 class _Rate:
     window_s: float
     counts: dict[int, float] = field(default_factory=dict)
+    """Bucket index -> count; `prune` drops the buckets that left the count."""
 
-    def prune(self, index: int) -> None:
-        for old in [i for i in self.counts if i < index - 1]:
+    def prune(self, now: float) -> None:
+        oldest = window.counted_buckets(now, self.window_s).start
+        for old in [b for b in self.counts if b < oldest]:
             del self.counts[old]
-
-    def used(self, now: float) -> tuple[float, float]:
-        """(previous window, current window) counts at `now`."""
-        index = window.window_index(now, self.window_s)
-        self.prune(index)
-        return self.counts.get(index - 1, 0.0), self.counts.get(index, 0.0)
 
 
 @dataclass(slots=True)
@@ -70,7 +73,7 @@ class MemoryLimiter:
                 self._adjust(rule, reservation.now, actual[rule.key] - rule.amount)
 
     async def usage(self, keys: Sequence[str | Rule], now: float) -> dict[str, float]:
-        """Budget spend, or the sliding-window count (by the window the rule was counted with)."""
+        """Budget spend, or the window's count (by the window the rule was counted with)."""
         found: dict[str, float] = {}
         for item in keys:
             key = item if isinstance(item, str) else item.key
@@ -79,9 +82,7 @@ class MemoryLimiter:
             if budget is not None:
                 found[key] = budget.spend
             elif rate is not None:
-                previous, current = rate.used(now)
-                weight = window.previous_weight(now, rate.window_s)
-                found[key] = window.sliding_used(previous, current, weight)
+                found[key] = window.rate_used(rate.counts, now, rate.window_s)
             else:
                 found[key] = item.seed if isinstance(item, Rule) else 0.0
         return found
@@ -94,14 +95,15 @@ class MemoryLimiter:
                 return None
             return Refusal(rule, window.budget_retry_after(now, rule.expires_at), spend)
         rate = self._rates.get(rule.key)
+        counts: dict[int, float] = {}
         if rate is not None and rate.window_s == rule.window_s:
-            previous, current = rate.used(now)
-        else:  # never counted, or counted with another window (the limit was reconfigured)
-            previous, current = 0.0, 0.0
-        used = window.sliding_used(previous, current, window.previous_weight(now, rule.window_s))
+            rate.prune(now)
+            counts = rate.counts
+        # else never counted, or counted with another window (the limit was reconfigured)
+        used = window.rate_used(counts, now, rule.window_s)
         if window.fits(used, rule.amount, rule.limit):
             return None
-        args = (previous, current, now, rule.window_s, rule.limit, rule.amount)
+        args = (counts, now, rule.window_s, rule.limit, rule.amount)
         return Refusal(rule, window.rate_retry_after(*args), used)
 
     def _add(self, rule: Rule, now: float) -> None:
@@ -114,20 +116,21 @@ class MemoryLimiter:
         rate = self._rates.get(rule.key)
         if rate is None or rate.window_s != rule.window_s:
             rate = self._rates[rule.key] = _Rate(rule.window_s)
-        index = window.window_index(now, rule.window_s)
-        rate.counts[index] = rate.counts.get(index, 0.0) + rule.amount
+        bucket = window.bucket_of(now, rule.window_s)
+        rate.counts[bucket] = rate.counts.get(bucket, 0.0) + rule.amount
 
     def _adjust(self, rule: Rule, reserved_at: float, delta: float) -> None:
-        """Apply a settle's difference; a counter that is gone (window or period over) is left."""
+        """Apply a settle's difference to the bucket (or budget period) reserved in; one that is
+        gone (it left the count, or the period is over) is left alone, as in Redis."""
         if rule.kind == "budget":
             budget = self._budgets.get(rule.key)
             if budget is not None:
                 budget.spend += delta
             return
         rate = self._rates.get(rule.key)
-        index = window.window_index(reserved_at, rule.window_s)
-        if rate is not None and index in rate.counts:
-            rate.counts[index] = max(0.0, rate.counts[index] + delta)
+        bucket = window.bucket_of(reserved_at, rule.window_s)
+        if rate is not None and bucket in rate.counts:
+            rate.counts[bucket] = max(0.0, rate.counts[bucket] + delta)
 
     def _budget(self, key: str, now: float) -> _Budget | None:
         budget = self._budgets.get(key)
@@ -142,14 +145,15 @@ class MemoryLimiter:
             self.sweep(now)
 
     def sweep(self, now: float) -> None:
-        """Drop every window and budget counter that no longer counts at `now`."""
+        """Drop every bucket and budget counter that no longer counts at `now`."""
         for key, rate in list(self._rates.items()):
-            rate.prune(window.window_index(now, rate.window_s))
+            rate.prune(now)
             if not rate.counts:
                 del self._rates[key]
         for key in [k for k, b in self._budgets.items() if b.expired(now)]:
             del self._budgets[key]
 
     def counters(self) -> int:
-        """How many counters are held (for tests and metrics: memory must stay bounded)."""
+        """How many counters (rate buckets and budgets) are held (for tests and metrics: memory
+        must stay bounded)."""
         return sum(len(r.counts) for r in self._rates.values()) + len(self._budgets)

@@ -1,11 +1,19 @@
 """Limits shared by every replica: one Lua script call per reserve and one per settle, in Redis.
 
-Keys (under the store's prefix): `rl:<rule key>:<window index>` holds one fixed window of a
-rate rule and lives `2 * window_s + 1` seconds; `bud:<rule key>` holds a budget's spend, created
-from the rule's seed when absent and expiring with its period (never, for a total budget).
-The caller's clock (`now`) decides windows and expiries, so replicas agree as closely as their
-clocks do. The decision is made inside the script, atomically across all rules of a request;
-`window.py` explains a refusal (used, retry after) from the counts the script returns.
+Keys (under the store's prefix): `rl:<rule key>` is a HASH holding a rate rule's buckets (field:
+bucket index, value: count) and lives `window_s + 2 * width` past its last admission;
+`bud:<rule key>` holds a budget's spend, created from the rule's seed when absent and expiring
+with its period (never, for a total budget). The caller's clock (`now`) decides buckets and
+expiries, so replicas agree as closely as their clocks do. The decision is made inside the
+script, atomically across all rules of a request; `window.py` explains a refusal (used, retry
+after) from the buckets the script returns.
+
+A rate rule counts the last `BUCKETS + 1` buckets of its window (`window.py`): over any span of
+`window_s` seconds it never admits more than its limit, and it under-admits by at most one
+bucket's width. The script sums the buckets oldest first and compares as `window.fits` does.
+It writes a bucket as `%.17g` of the double it computed (not with HINCRBYFLOAT, which adds in
+long double and stores a rounded decimal), so a bucket holds exactly what memory would, and the
+two backends decide alike on the same inputs.
 
 A `StorageError` from the store (Redis unreachable, timed out, or an error reply) propagates:
 `failover.py` decides what to do without Redis.
@@ -25,36 +33,56 @@ from steward.storage.resp import Arg, RespError
 
 __all__ = ["RedisLimiter", "Script"]
 
-# KEYS: a rate rule's current and previous window, or a budget's counter, rule after rule.
-# ARGV: five per rule: kind, ceiling, amount, previous-window weight (rate) or seed (budget),
-# TTL in ms (0: none). Replies {} when every rule took the request, else the refusing rule's
-# 0-based index and its raw counts: {i, previous, current} or {i, spend, ""}.
+# KEYS: one per rule, a rate rule's bucket hash or a budget's counter. ARGV: six per rule: kind,
+# ceiling, amount, then for a rate rule the oldest and the current bucket counted, for a budget
+# its seed and '', then the TTL in ms (0: none). Buckets older than the oldest are deleted.
+# Replies {} when every rule took the request, else the refusing rule's 0-based index and
+# either its buckets still held {field, count, ...} (rate) or its spend (budget).
 RESERVE_SCRIPT = """
-local k = 1
-for i = 1, #ARGV, 5 do
+for i = 1, #ARGV, 6 do
+  local k = (i - 1) / 6 + 1
   local ceiling, amount = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   if ARGV[i] == 'rate' then
-    local current = redis.call('GET', KEYS[k]) or '0'
-    local previous = redis.call('GET', KEYS[k + 1]) or '0'
-    if tonumber(previous) * tonumber(ARGV[i + 3]) + tonumber(current) + amount > ceiling then
-      return {(i - 1) / 5, previous, current}
+    local oldest, current = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+    local flat = redis.call('HGETALL', KEYS[k])
+    local counts, held, stale = {}, {}, {}
+    for j = 1, #flat, 2 do
+      local bucket = tonumber(flat[j])
+      if bucket < oldest then
+        stale[#stale + 1] = flat[j]
+      else
+        counts[bucket] = tonumber(flat[j + 1])
+        held[#held + 1] = flat[j]
+        held[#held + 1] = flat[j + 1]
+      end
     end
-    k = k + 2
+    if #stale > 0 then
+      redis.call('HDEL', KEYS[k], unpack(stale))
+    end
+    local used = 0
+    for bucket = oldest, current do
+      if counts[bucket] then
+        used = used + counts[bucket]
+      end
+    end
+    if used + amount > ceiling then
+      return {k - 1, held}
+    end
   else
     local spend = redis.call('GET', KEYS[k]) or ARGV[i + 3]
     if tonumber(spend) + amount > ceiling then
-      return {(i - 1) / 5, spend, ''}
+      return {k - 1, spend}
     end
-    k = k + 1
   end
 end
-k = 1
-for i = 1, #ARGV, 5 do
-  local ttl = tonumber(ARGV[i + 4])
+for i = 1, #ARGV, 6 do
+  local k = (i - 1) / 6 + 1
+  local ttl = tonumber(ARGV[i + 5])
   if ARGV[i] == 'rate' then
-    redis.call('INCRBYFLOAT', KEYS[k], ARGV[i + 2])
+    local field = ARGV[i + 4]
+    local count = tonumber(redis.call('HGET', KEYS[k], field) or '0')
+    redis.call('HSET', KEYS[k], field, string.format('%.17g', count + tonumber(ARGV[i + 2])))
     redis.call('PEXPIRE', KEYS[k], ttl)
-    k = k + 2
   else
     if redis.call('EXISTS', KEYS[k]) == 0 then
       if ttl > 0 then
@@ -64,24 +92,42 @@ for i = 1, #ARGV, 5 do
       end
     end
     redis.call('INCRBYFLOAT', KEYS[k], ARGV[i + 2])
-    k = k + 1
   end
 end
 return {}
 """
 
-# KEYS: one counter per rule to settle; ARGV: kind and difference, per key. A counter that is
-# gone (its window or period is over) is left alone; a window never goes below 0.
+# KEYS: one counter per rule to settle; ARGV: kind, difference and bucket ('' for a budget), per
+# key. A counter that is gone (its bucket left the count, or its period is over) is left alone;
+# a bucket never goes below 0.
 SETTLE_SCRIPT = """
 for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    local value = tonumber(redis.call('INCRBYFLOAT', KEYS[i], ARGV[2 * i]))
-    if ARGV[2 * i - 1] == 'rate' and value < 0 then
-      redis.call('SET', KEYS[i], '0', 'KEEPTTL')
+  local kind, delta, field = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  if kind == 'rate' then
+    local count = redis.call('HGET', KEYS[i], field)
+    if count then
+      local value = tonumber(count) + tonumber(delta)
+      if value < 0 then
+        value = 0
+      end
+      redis.call('HSET', KEYS[i], field, string.format('%.17g', value))
     end
+  elseif redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('INCRBYFLOAT', KEYS[i], delta)
   end
 end
 return #KEYS
+"""
+
+# KEYS: a budget counter and a bucket hash per key asked about. Replies, per key, the spend
+# ('' when absent) and every bucket held {field, count, ...}. Reads only.
+USAGE_SCRIPT = """
+local found = {}
+for i = 1, #KEYS, 2 do
+  found[#found + 1] = redis.call('GET', KEYS[i]) or ''
+  found[#found + 1] = redis.call('HGETALL', KEYS[i + 1])
+end
+return found
 """
 
 
@@ -115,6 +161,7 @@ def _no_script(exc: StorageError) -> bool:
 
 _RESERVE = Script(RESERVE_SCRIPT)
 _SETTLE = Script(SETTLE_SCRIPT)
+_USAGE = Script(USAGE_SCRIPT)
 
 
 class RedisLimiter:
@@ -132,8 +179,8 @@ class RedisLimiter:
         if reply == []:
             return Reservation(rules=tuple(rules), now=now)
         match reply:
-            case [int(index), first, second] if 0 <= index < len(rules):
-                return _refusal(rules[index], now, first, second)
+            case [int(index), held] if 0 <= index < len(rules):
+                return _refusal(rules[index], now, held)
         raise StorageError(f"unexpected reply from the limits script: {reply!r}")
 
     async def settle(self, reservation: Reservation, actual: Mapping[str, float]) -> None:
@@ -145,61 +192,60 @@ class RedisLimiter:
         args: list[Arg] = []
         for rule in reservation.rules:
             delta = actual.get(rule.key, rule.amount) - rule.amount
-            if delta != 0:
-                keys.append(self._counter_key(rule, reservation.now))
-                args += [rule.kind, delta]
+            if delta == 0:
+                continue
+            if rule.kind == "budget":
+                keys.append(self._budget_key(rule))
+                args += [rule.kind, delta, ""]
+            else:
+                keys.append(self._rate_key(rule))
+                args += [rule.kind, delta, window.bucket_of(reservation.now, rule.window_s)]
         if keys:
             await _SETTLE.run(self.store, keys, args)
         reservation.settled = True
 
     async def usage(self, keys: Sequence[str | Rule], now: float) -> dict[str, float]:
-        """Budget spend or sliding-window count per key, in one MGET. A bare key is read as a
+        """Budget spend or window count per key, in one script call. A bare key is read as a
         budget when its counter exists, else as a rate rule of the default 60 s window."""
         rules = [Rule(k, k, "rate", 0.0, 0.0) if isinstance(k, str) else k for k in keys]
         names: list[str] = []
         for rule in rules:
-            names.append(self._budget_key(rule))
-            index = window.window_index(now, rule.window_s)
-            names += [self._rate_key(rule, index), self._rate_key(rule, index - 1)]
-        values = await self.store.command("MGET", *names) if rules else []
-        if not isinstance(values, list):
-            raise StorageError(f"unexpected reply to MGET: {values!r}")
+            names += [self._budget_key(rule), self._rate_key(rule)]
+        values = await _USAGE.run(self.store, names, []) if rules else []
+        if not isinstance(values, list) or len(values) != len(names):
+            raise StorageError(f"unexpected reply from the usage script: {values!r}")
         found: dict[str, float] = {}
         for n, rule in enumerate(rules):
-            spend, current, previous = (_number(v) for v in values[3 * n : 3 * n + 3])
+            spend = _number(values[2 * n])
             if rule.kind == "budget" or spend is not None:
                 found[rule.key] = rule.seed if spend is None else spend
             else:
-                weight = window.previous_weight(now, rule.window_s)
-                found[rule.key] = window.sliding_used(previous or 0.0, current or 0.0, weight)
+                counts = _buckets(values[2 * n + 1])
+                found[rule.key] = window.rate_used(counts, now, rule.window_s)
         return found
 
     def _reserve_args(self, rule: Rule, now: float, keys: list[str], args: list[Arg]) -> None:
         head: list[Arg] = [rule.kind, window.ceiling(rule.limit), rule.amount]
         if rule.kind == "rate":
-            index = window.window_index(now, rule.window_s)
-            keys += [self._rate_key(rule, index), self._rate_key(rule, index - 1)]
-            ttl_ms = math.ceil((2 * rule.window_s + 1) * 1000)
-            args += [*head, window.previous_weight(now, rule.window_s), ttl_ms]
+            counted = window.counted_buckets(now, rule.window_s)
+            keys.append(self._rate_key(rule))
+            width = window.bucket_width(rule.window_s)
+            ttl_ms = math.ceil((rule.window_s + 2 * width) * 1000)
+            args += [*head, counted.start, counted.stop - 1, ttl_ms]
             return
         keys.append(self._budget_key(rule))
         ttl_ms = 0 if rule.expires_at is None else max(1, math.ceil((rule.expires_at - now) * 1000))
-        args += [*head, rule.seed, ttl_ms]
+        args += [*head, rule.seed, "", ttl_ms]
 
-    def _counter_key(self, rule: Rule, now: float) -> str:
-        if rule.kind == "budget":
-            return self._budget_key(rule)
-        return self._rate_key(rule, window.window_index(now, rule.window_s))
-
-    def _rate_key(self, rule: Rule, index: int) -> str:
-        return self.store.key("rl", rule.key, str(index))
+    def _rate_key(self, rule: Rule) -> str:
+        return self.store.key("rl", rule.key)
 
     def _budget_key(self, rule: Rule) -> str:
         return self.store.key("bud", rule.key)
 
 
 def _number(value: object) -> float | None:
-    """A counter as Redis returns it (bulk string, or nil when absent)."""
+    """A counter as Redis returns it (bulk string, or nil or '' when absent)."""
     if value is None or value == b"":
         return None
     if isinstance(value, bytes | str | int | float):
@@ -207,11 +253,24 @@ def _number(value: object) -> float | None:
     raise StorageError(f"unexpected counter value from Redis: {value!r}")
 
 
-def _refusal(rule: Rule, now: float, first: object, second: object) -> Refusal:
+def _buckets(flat: object) -> dict[int, float]:
+    """A bucket hash as HGETALL returns it: field, count, field, count, ..."""
+    if not isinstance(flat, list) or len(flat) % 2:
+        raise StorageError(f"unexpected bucket hash from Redis: {flat!r}")
+    counts: dict[int, float] = {}
+    for field, count in zip(flat[::2], flat[1::2], strict=True):
+        value = _number(count)
+        if not isinstance(field, bytes | str) or value is None:
+            raise StorageError(f"unexpected bucket from Redis: {field!r} = {count!r}")
+        counts[int(field)] = value
+    return counts
+
+
+def _refusal(rule: Rule, now: float, held: object) -> Refusal:
     if rule.kind == "budget":
-        spend = _number(first) or 0.0
+        spend = _number(held) or 0.0
         return Refusal(rule, window.budget_retry_after(now, rule.expires_at), spend)
-    previous, current = _number(first) or 0.0, _number(second) or 0.0
-    used = window.sliding_used(previous, current, window.previous_weight(now, rule.window_s))
-    args = (previous, current, now, rule.window_s, rule.limit, rule.amount)
+    counts = _buckets(held)
+    used = window.rate_used(counts, now, rule.window_s)
+    args = (counts, now, rule.window_s, rule.limit, rule.amount)
     return Refusal(rule, window.rate_retry_after(*args), used)

@@ -65,7 +65,8 @@ def _insert_ignoring_duplicates(dialect: Dialect) -> tuple[str, list[_Processor 
             f"VALUES ({', '.join([marker] * len(columns))}) ON CONFLICT ({quote('id')}) DO NOTHING"
         )
         _STATEMENTS[key] = (
-            sql, [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+            sql,
+            [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns],
         )
     return _STATEMENTS[key]
 

@@ -111,7 +111,9 @@ def _audit(admin: Admin, call: Call) -> object:
 
 T, A, K, B = "teams", "apps", "keys", "budgets"
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/api/teams", "List teams", "teams:read", lambda a, c: _list(a.list_teams()), tag=T),
+    Endpoint(
+        "GET", "/api/teams", "List teams", "teams:read", lambda a, c: _list(a.list_teams()), tag=T
+    ),
     Endpoint(
         "POST",
         "/api/teams",
@@ -147,7 +149,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         lambda a, c: public(a.delete_team(c.path["team_id"])),
         tag=T,
     ),
-    Endpoint("GET", "/api/apps", "List apps", "apps:read", lambda a, c: _list(a.list_apps()), tag=A),
+    Endpoint(
+        "GET", "/api/apps", "List apps", "apps:read", lambda a, c: _list(a.list_apps()), tag=A
+    ),
     Endpoint(
         "POST",
         "/api/apps",
