@@ -37,10 +37,15 @@ from loadgen import new_event_loop
 from steward.auth.keyring import KeyRing, Principal, hash_secret
 from steward.cache.responses import ResponseCache
 from steward.config.schema import StewardConfig
+from steward.costs import Pricing
+from steward.limits import MemoryLimiter
+from steward.limits.budgets import BudgetBook
+from steward.limits.rules import RuleBook
 from steward.pipeline.context import CallContext
 from steward.pipeline.registry import BUILTIN_STAGES, StageDeps
 from steward.pipeline.result import Completion, Result
 from steward.pipeline.stage import Next, Stage, build_chain
+from steward.pipeline.stages.limits import Settlements
 from steward.providers.http import HTTPClient, Timeouts
 from steward.providers.openai import OpenAIProvider
 from steward.routing.breaker import Breakers
@@ -145,6 +150,10 @@ class Bench:
         self.health = TargetHealth(window_s=cfg.breaker.window_s, shared=self.redis)
         self.cache = ResponseCache(cfg.cache, cfg.models, self.redis)
         loop = FallbackLoop(self.models, Router(self.health), self.breakers, self.health)
+        self.keyring = keyring
+        self.pricing = Pricing.from_config(cfg)
+        self.budgets = BudgetBook.empty()
+        self.settlements = Settlements()
         self.deps = StageDeps(
             config=cfg,
             keyring=keyring,
@@ -152,6 +161,10 @@ class Bench:
             sink=DropSink(),
             cache=self.cache,
             routing=loop,
+            pricing=self.pricing,
+            rules=RuleBook(cfg, self.models, self.pricing, lambda: self.budgets),
+            limiter=MemoryLimiter(),
+            settlements=self.settlements,
         )
 
     def chain(self, names: list[str], route: Stage | None = None) -> Next:

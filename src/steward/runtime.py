@@ -72,6 +72,7 @@ class Runtime:
     settlements: Settlements
     pricing: Pricing
     redis: RedisStore | None = None
+    limits_redis: RedisStore | None = None
     started: bool = field(default=False)
     migrated: bool = field(default=False)
 
@@ -99,7 +100,7 @@ class Runtime:
         directory = Directory(engine, keyring)
         refresher = Refresher(directory.reload, config.auth.refresh_interval_s)
         pricing = Pricing.from_config(config)
-        limiter = _limiter(config, redis)
+        limiter, limits_redis = _limiter(config)
         settlements = Settlements()
         writer = RecordWriter(
             engine,
@@ -147,6 +148,7 @@ class Runtime:
             settlements=settlements,
             pricing=pricing,
             redis=redis,
+            limits_redis=limits_redis,
         )
 
     async def start(self) -> None:
@@ -194,8 +196,9 @@ class Runtime:
         await self.breakers.stop()
         await self.health.stop()
         await self.cache.stop()
-        if self.redis is not None:
-            await self.redis.aclose()
+        for store in (self.redis, self.limits_redis):
+            if store is not None:
+                await store.aclose()
         for provider in self.providers.values():
             await provider.aclose()
         self.engine.dispose()
@@ -235,11 +238,18 @@ class Runtime:
         return problems
 
 
-def _limiter(config: StewardConfig, redis: RedisStore | None) -> Limiter:
-    """Redis when configured (shared by replicas; memory while it is down), else memory."""
-    if redis is not None and config.limits.backend in ("auto", "redis"):
-        return FailoverLimiter(RedisLimiter(redis), MemoryLimiter())
-    return MemoryLimiter()
+def _limiter(config: StewardConfig) -> tuple[Limiter, RedisStore | None]:
+    """Redis when configured (shared by replicas; memory while it is down), else memory.
+
+    Limits have a connection and a timeout of their own: correctness of shared counts matters
+    more here than for the cache or breakers, which may skip Redis when it is slow."""
+    url = config.redis.url
+    if url is None or config.limits.backend == "memory":
+        return MemoryLimiter(), None
+    store = RedisStore(
+        url, timeout_s=config.limits.redis_timeout_s / 2, prefix=config.redis.key_prefix
+    )
+    return FailoverLimiter(RedisLimiter(store), MemoryLimiter()), store
 
 
 def _resolve(base_dir: Path, path: str) -> Path:

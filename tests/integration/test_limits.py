@@ -140,7 +140,8 @@ def test_200_concurrent_requests_overshoot_a_budget_by_at_most_one_worst_case(
     tenant = make_tenant(gw, admin, "burst", limit_usd=1.0)
     admitted, refused = asyncio.run(_hammer([gw.url], tenant.app_key, 200))
     spent = _recorded_spend(gw, tenant)
-    assert refused > 0 and admitted >= 10
+    # Reservations at the worst case admit at least floor(limit / worst) at once.
+    assert refused > 0 and admitted >= int(1.0 // _worst_case_usd(gw))
     assert spent == pytest.approx(admitted * 0.05)
     assert spent <= 1.0 + _worst_case_usd(gw)
 
@@ -188,9 +189,11 @@ def test_two_replicas_sharing_redis_hold_one_budget(
     tenant = make_tenant(gw, gw.admin_key(), "fleet", limit_usd=1.0)
     _wait_until_known(url_b, tenant.app_key)
     admitted, refused = asyncio.run(_hammer([gw.url, url_b], tenant.app_key, 200))
+    assert gw.runtime.limiter.outages == 0  # type: ignore[attr-defined]  # counted on Redis
     time.sleep(0.5)  # the other process's writer flushes every 50 ms
     spent = _recorded_spend(gw, tenant)
-    assert refused > 0 and admitted >= 10
+    # Reservations at the worst case admit at least floor(limit / worst) at once.
+    assert refused > 0 and admitted >= int(1.0 // _worst_case_usd(gw))
     assert spent == pytest.approx(admitted * 0.05)
     assert spent <= 1.0 + _worst_case_usd(gw)
 

@@ -241,6 +241,9 @@ class LimitsConfig(Section):
     """Default requests per minute for every key that sets none of its own."""
     key_tpm: int | None = Field(default=None, ge=1)
     """Default tokens per minute for every key that sets none of its own."""
+    redis_timeout_s: float = Field(default=2.0, gt=0)
+    """How long a reservation waits for Redis before counting in memory instead. Longer than
+    `[redis] timeout_s`: a busy event loop must not pass for a Redis outage."""
 
 
 class StewardConfig(Section):

@@ -43,13 +43,28 @@ def budget_rule(row: BudgetRow, amount_usd: float, seed_usd: float, now: datetim
     window = period_of(row.period, now)
     return Rule(
         key=f"budget:{row.id}:{window.key}",
-        label=f"{row.period} budget {row.id} of {row.scope} {row.scope_id} (${row.limit_usd:.2f})",
+        label=budget_label(row),
         kind="budget",
         limit=row.limit_usd,
         amount=amount_usd,
         seed=seed_usd,
         expires_at=window.ends.timestamp() if window.ends else None,
     )
+
+
+def budget_label(row: BudgetRow) -> str:
+    return f"{row.period} budget {row.id} of {row.scope} {row.scope_id} (${row.limit_usd:.2f})"
+
+
+@dataclass(frozen=True, slots=True)
+class _Current:
+    """One budget's rule fields for the period in progress; valid until `until` (epoch s)."""
+
+    key: str
+    label: str
+    seed: float
+    expires_at: float | None
+    until: float
 
 
 class BudgetBook:
@@ -64,6 +79,7 @@ class BudgetBook:
         self._index: dict[tuple[str, str], list[BudgetRow]] = {}
         for row in self.rows:
             self._index.setdefault((row.scope, row.scope_id), []).append(row)
+        self._current: dict[str, _Current] = {}
 
     @classmethod
     def empty(cls) -> BudgetBook:
@@ -87,8 +103,34 @@ class BudgetBook:
             ]
         return found
 
-    def rules(self, budgets: Sequence[BudgetRow], amount_usd: float, now: datetime) -> list[Rule]:
-        return [budget_rule(b, amount_usd, self.seed(b, now), now) for b in budgets]
+    def rules(self, budgets: Sequence[BudgetRow], amount_usd: float, now_s: float) -> list[Rule]:
+        """Rules for these budgets at `now_s` (epoch s); the period's key, label and seed are
+        worked out once per period, not per call."""
+        rules = []
+        for row in budgets:
+            current = self._current.get(row.id)
+            if current is None or now_s >= current.until:
+                current = self._enter_period(row, now_s)
+            rules.append(
+                Rule(
+                    current.key,
+                    current.label,
+                    "budget",
+                    row.limit_usd,
+                    amount_usd,
+                    seed=current.seed,
+                    expires_at=current.expires_at,
+                )
+            )
+        return rules
+
+    def _enter_period(self, row: BudgetRow, now_s: float) -> _Current:
+        now = datetime.fromtimestamp(now_s, UTC)
+        rule = budget_rule(row, 0.0, self.seed(row, now), now)
+        until = rule.expires_at if rule.expires_at is not None else float("inf")
+        current = _Current(rule.key, rule.label, rule.seed, rule.expires_at, until)
+        self._current[row.id] = current
+        return current
 
     def seed(self, row: BudgetRow, now: datetime) -> float:
         """The spend the database had for the budget's current period when this book loaded."""

@@ -50,6 +50,8 @@ class FailoverLimiter:
         self.fallback = fallback
         self.retry_s = retry_s
         self.dropped = 0
+        self.outages = 0
+        """Times Redis was found unreachable (each outage counted once)."""
         self._pending: deque[tuple[Reservation, dict[str, float]]] = deque()
         self._max_pending = max_pending
         self._down = False
@@ -138,6 +140,7 @@ class FailoverLimiter:
     def _failed(self, exc: StorageError, now: float) -> None:
         if not self._down:
             self._down = True
+            self.outages += 1
             log.warning("limits.redis_unavailable", error=exc.message, pending=len(self._pending))
         self._retry_at = now + self.retry_s
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from steward.auth.keyring import Principal
 from steward.config.schema import StewardConfig
@@ -50,6 +50,7 @@ class RuleBook:
         self._models = models
         self._pricing = pricing
         self._budgets = budgets
+        self._names: dict[str, tuple[str, str, str, str]] = {}
 
     def for_call(
         self,
@@ -72,26 +73,20 @@ class RuleBook:
         rules: list[Rule] = []
         token_keys: list[str] = []
         for scope, label, rpm, tpm in quotas:
+            names = self._names.get(scope)
+            if names is None:
+                names = self._names[scope] = _names(scope, label)
             if rpm:
-                rules.append(
-                    Rule(f"rate:{scope}:rpm", f"requests per minute of {label}", "rate", rpm, 1.0)
-                )
+                rules.append(Rule(names[0], names[1], "rate", rpm, 1.0))
             if tpm:
-                key = f"rate:{scope}:tpm"
                 rules.append(
-                    Rule(
-                        key,
-                        f"tokens per minute of {label}",
-                        "rate",
-                        tpm,
-                        float(input_tokens + output_tokens),
-                    )
+                    Rule(names[2], names[3], "rate", tpm, float(input_tokens + output_tokens))
                 )
-                token_keys.append(key)
+                token_keys.append(names[2])
         budget_rules: list[Rule] = []
         if budgets:
             worst = self._worst_case_usd(public_model, input_tokens, output_tokens)
-            budget_rules = book.rules(budgets, worst, datetime.now(UTC))
+            budget_rules = book.rules(budgets, worst, time.time())
         return CallRules(
             rules + budget_rules, tuple(token_keys), tuple(r.key for r in budget_rules)
         )
@@ -127,3 +122,13 @@ class RuleBook:
             (self._pricing.worst_case_usd(t, input_tokens, output_tokens) for t in targets),
             default=0.0,
         )
+
+
+def _names(scope: str, label: str) -> tuple[str, str, str, str]:
+    """Counter keys and labels of a scope's two rate rules (worked out once per scope)."""
+    return (
+        f"rate:{scope}:rpm",
+        f"requests per minute of {label}",
+        f"rate:{scope}:tpm",
+        f"tokens per minute of {label}",
+    )

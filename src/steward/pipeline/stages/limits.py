@@ -16,8 +16,9 @@ from steward.limits.base import Limiter, Refusal, Reservation
 from steward.limits.rules import CallRules, RuleBook
 from steward.pipeline.context import CallContext
 from steward.pipeline.costing import settle_cost
-from steward.pipeline.result import ChatStream, Result
+from steward.pipeline.result import ChatStream, Completion, Result
 from steward.pipeline.stage import Next
+from steward.wire.openai import usage_from_openai
 
 log = structlog.get_logger("steward.limits")
 
@@ -50,19 +51,24 @@ class LimitsStage:
             self._settle_later(ctx, call, outcome)
             raise
         if isinstance(result, ChatStream):
-            result.on_close(lambda stream, error: self._stream_closed(ctx, call, outcome))
+            result.on_close(lambda stream, error: self._stream_closed(ctx, call, outcome, stream))
         else:
+            if isinstance(result, Completion) and ctx.usage is None:
+                ctx.usage = usage_from_openai(result.body.get("usage"))
             self._settle_later(ctx, call, outcome)
         return result
 
     async def _stream_closed(
-        self, ctx: CallContext, call: CallRules, reservation: Reservation
+        self, ctx: CallContext, call: CallRules, reservation: Reservation, stream: ChatStream
     ) -> None:
+        ctx.usage = stream.usage
         self._settle_later(ctx, call, reservation)
 
     def _settle_later(self, ctx: CallContext, call: CallRules, reservation: Reservation) -> None:
         cost = settle_cost(ctx, self._pricing)
-        self._settlements.spawn(self._limiter.settle(reservation, call.actual(ctx.usage, cost)))
+        served_from_cache = ctx.cache in ("hit", "semantic")  # no upstream tokens, no cost
+        usage = None if served_from_cache else ctx.usage
+        self._settlements.spawn(self._limiter.settle(reservation, call.actual(usage, cost)))
 
 
 class Settlements:
