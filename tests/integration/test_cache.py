@@ -19,6 +19,10 @@ from tests.servers import Gateway, free_port
 from steward.storage import keys
 
 CACHED = """
+[pricing."up/gpt-test"]
+input_per_mtok = 10000
+output_per_mtok = 20000
+
 [models.cached]
 targets = ["up/gpt-test"]
 cache = { exact = true }
@@ -303,7 +307,9 @@ def test_stats_endpoint_counts_per_model(cached: tuple[Gateway, str]) -> None:
     assert counts["hits"] == 1 and counts["misses"] == 1 and counts["bypasses"] == 1
     assert counts["semantic_hits"] == 0 and counts["hit_ratio"] == 0.5
     assert counts["input_tokens_saved"] > 0 and counts["output_tokens_saved"] > 0
-    assert "cost_saved_usd" not in counts
+    # Priced at $0.01 / $0.02 per input / output token (the [pricing] table above).
+    saved = counts["input_tokens_saved"] * 0.01 + counts["output_tokens_saved"] * 0.02
+    assert counts["cost_saved_usd"] == pytest.approx(saved)
 
 
 def test_models_without_a_cache_say_nothing(

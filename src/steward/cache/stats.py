@@ -1,7 +1,8 @@
 """Cache statistics per public model, counted in this process since it started.
 
-Tokens saved are the usage of the cached answers served. Cost saved needs a pricing table,
-which Steward does not have yet, so it is not reported rather than guessed.
+Tokens saved are the usage of the cached answers served; cost saved prices that usage at the
+model's first target (the one that would have served it first); hits of unpriced targets add
+nothing to it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ModelCacheStats:
     """Requests the cache declined: not deterministic, or nothing it could store."""
     input_tokens_saved: int = 0
     output_tokens_saved: int = 0
+    cost_saved_usd: float = 0.0
 
     def hit_ratio(self) -> float | None:
         served = self.hits + self.semantic_hits
@@ -45,7 +47,9 @@ class CacheStats:
             stats = self._models[name] = ModelCacheStats()
         return stats
 
-    def hit(self, name: str, usage: TokenUsage | None, *, semantic: bool) -> None:
+    def hit(
+        self, name: str, usage: TokenUsage | None, *, semantic: bool, cost_usd: float | None = None
+    ) -> None:
         stats = self.model(name)
         if semantic:
             stats.semantic_hits += 1
@@ -54,6 +58,8 @@ class CacheStats:
         if usage is not None:
             stats.input_tokens_saved += usage.input_tokens
             stats.output_tokens_saved += usage.output_tokens
+        if cost_usd:
+            stats.cost_saved_usd = round(stats.cost_saved_usd + cost_usd, 9)
 
     def snapshot(self) -> JSONObject:
         return {

@@ -20,6 +20,7 @@ from steward.pipeline.stages.record import RecordSink, RecordStage
 from steward.pipeline.stages.route import RouteStage
 from steward.routing.loop import FallbackLoop
 from steward.routing.targets import ModelTable
+from steward.wire.openai import TokenUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,16 @@ BUILTIN_STAGES: Mapping[str, StageFactory] = {
     "auth": lambda d: AuthStage(d.keyring, required=d.config.auth.required),
     "parse": lambda d: ParseStage(max_body_bytes=d.config.server.max_body_bytes),
     "limits": lambda d: LimitsStage(d.rules, d.limiter, d.pricing, d.settlements),
-    "cache": lambda d: CacheStage(d.cache),
+    "cache": lambda d: CacheStage(d.cache, _first_target_price(d)),
     "route": lambda d: RouteStage(d.models, d.routing),
 }
+
+
+def _first_target_price(deps: StageDeps) -> Callable[[str, TokenUsage], float | None]:
+    def price(model: str, usage: TokenUsage) -> float | None:
+        return deps.pricing.cost_usd(deps.models.resolve(model).targets[0], usage)
+
+    return price
 
 
 def build_pipeline(names: Sequence[str], deps: StageDeps, terminal: Next) -> Next:

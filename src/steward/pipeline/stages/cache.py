@@ -8,6 +8,8 @@ the model sets `deterministic_only = false`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from steward.cache.keys import Scope, probe_for
@@ -17,7 +19,7 @@ from steward.config.schema import ModelCacheConfig
 from steward.pipeline.context import CallContext
 from steward.pipeline.result import ChatStream, Completion, Result
 from steward.pipeline.stage import Next
-from steward.wire.openai import ChatRequest, usage_from_openai
+from steward.wire.openai import ChatRequest, TokenUsage, usage_from_openai
 
 log = structlog.get_logger("steward.cache")
 
@@ -28,9 +30,12 @@ CACHE_TARGET = "cache"
 
 
 class CacheStage:
-    def __init__(self, cache: ResponseCache) -> None:
+    def __init__(
+        self, cache: ResponseCache, price_saved: Callable[[str, TokenUsage], float | None]
+    ) -> None:
         self._cache = cache
         self._policies = cache.policies
+        self._price_saved = price_saved
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> Result:
         policy = self._policies.get(ctx.public_model or "")
@@ -74,7 +79,9 @@ class CacheStage:
         _mark(ctx, "semantic" if semantic else "hit", hit.similarity)
         ctx.response_headers["x-steward-target"] = CACHE_TARGET
         usage = usage_from_openai(hit.body.get("usage"))
-        self._cache.stats.hit(ctx.public_model or "", usage, semantic=semantic)
+        model = ctx.public_model or ""
+        saved = self._price_saved(model, usage) if usage is not None else None
+        self._cache.stats.hit(model, usage, semantic=semantic, cost_usd=saved)
         if not ctx.stream:
             return Completion(hit.body)
         chunks = replay_chunks(hit.body)
