@@ -35,6 +35,8 @@ class RequestRecord:
     app_id: str | None = None
     cost_usd: float | None = None
     """From provider-reported usage and the pricing table; 0 for a cache hit."""
+    user: str | None = None
+    """The end user, from the request's `user` field or the `x-steward-user` header."""
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

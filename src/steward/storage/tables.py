@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -24,9 +25,11 @@ __all__ = [
     "api_keys",
     "apps",
     "audit_head",
+    "alerts",
     "audit_log",
     "budgets",
     "metadata",
+    "payloads",
     "requests",
     "teams",
 ]
@@ -166,4 +169,33 @@ requests = Table(
     Column("team_id", String(32), nullable=True, index=True),
     Column("app_id", String(32), nullable=True),
     Column("cost_usd", Float, nullable=True),
+    Column("user", String(200), nullable=True, index=True),
+)
+
+payloads = Table(
+    "payloads",
+    metadata,
+    Column("request_id", String(40), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("public_model", String(200), nullable=True),
+    Column("team_id", String(32), nullable=True),
+    Column("user", String(200), nullable=True, index=True),
+    Column("policy", String(16), nullable=False),  # metadata, redacted or full
+    Column("key_id", String(64), nullable=True),  # the encryption key; None: not encrypted
+    Column("nonce", LargeBinary, nullable=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("rule", String(200), nullable=False, index=True),
+    Column("state", String(16), nullable=False),  # firing or resolved
+    Column("started_at", UTCDateTime(), nullable=False, index=True),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("labels", Text, nullable=True),
 )

@@ -78,5 +78,12 @@ class RecordStage:
                 team_id=principal.team_id if principal else None,
                 app_id=principal.app_id if principal else None,
                 cost_usd=settle_cost(ctx, self._pricing),
+                user=end_user(ctx),
             )
         )
+
+
+def end_user(ctx: CallContext) -> str | None:
+    """`x-steward-user` if sent, else the request's own `user` field (at most 200 characters)."""
+    user = ctx.headers.get("x-steward-user") or getattr(ctx.request, "user", None)
+    return user[:200] if isinstance(user, str) and user else None
