@@ -57,6 +57,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/writer_throughput.py
 	$(PY) bench/routing_overhead.py
 	$(PY) bench/resilience.py
+	$(PY) bench/limits_overhead.py
 
 clean:
 	rm -rf $(VENV) .steward .pytest_cache .mypy_cache .ruff_cache

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from steward.limits import Limiter, Refusal, Reservation, Rule
+from steward.limits import Limiter, Refusal, Reservation, Rule, window
+from steward.limits.window import BUCKETS
 from tests.limits.conftest import START, Backend
 
 Scenario = Callable[[Limiter], Awaitable[None]]
@@ -76,15 +78,30 @@ def test_settle_charges_overruns_leaves_absent_rules_and_runs_once(backend: Back
     run(backend, scenario)
 
 
-def test_settle_after_the_window_moved_on_corrects_the_window_reserved_in(
-    backend: Backend,
-) -> None:
+def test_settle_after_time_moved_on_corrects_the_bucket_reserved_in(backend: Backend) -> None:
     async def scenario(limiter: Limiter) -> None:
-        reservation = await reserved(limiter, [tpm(1000, 800)], START + 50)
+        reservation = await reserved(limiter, [tpm(1000, 800)], START + 50.5)
         await limiter.settle(reservation, {"rate:key:k:tpm": 200})
-        # 15 s into the next window the previous one weighs 3/4: 200 * 0.75.
-        used = await limiter.usage([tpm(1000, 0)], START + 75)
-        assert used["rate:key:k:tpm"] == pytest.approx(150)
+        assert (await limiter.usage([tpm(1000, 0)], START + 75))["rate:key:k:tpm"] == 200
+        # Bucket 50.5 s counts until bucket 110.6 s starts: one bucket past the 60 s.
+        leaves = window.bucket_start(window.bucket_of(START + 50.5, 60.0) + BUCKETS + 1, 60.0)
+        assert leaves == pytest.approx(START + 110.6)
+        before = math.nextafter(leaves, 0.0)
+        assert (await limiter.usage([tpm(1000, 0)], before))["rate:key:k:tpm"] == 200
+        assert (await limiter.usage([tpm(1000, 0)], leaves))["rate:key:k:tpm"] == 0
+
+    run(backend, scenario)
+
+
+def test_a_settle_for_a_bucket_that_left_the_count_is_dropped(backend: Backend) -> None:
+    async def scenario(limiter: Limiter) -> None:
+        early = await reserved(limiter, [tpm(1000, 800)], START + 1)
+        await reserved(limiter, [tpm(1000, 300)], START + 62)  # bucket 1 has left
+        await limiter.settle(early, {"rate:key:k:tpm": 0})  # nothing to refund any more
+        assert (await limiter.usage([tpm(1000, 0)], START + 62))["rate:key:k:tpm"] == 300
+        late = await reserved(limiter, [tpm(1000, 700)], START + 63)
+        await limiter.settle(late, {"rate:key:k:tpm": 0})
+        assert (await limiter.usage([tpm(1000, 0)], START + 63))["rate:key:k:tpm"] == 300
 
     run(backend, scenario)
 
@@ -106,26 +123,56 @@ def test_all_or_nothing_a_refusal_by_a_later_rule_consumes_no_earlier_one(
 
 
 @pytest.mark.parametrize(
-    ("fill_at", "fill", "ask_at", "ask"),
+    ("fills", "ask_at", "ask", "wait"),
     [
-        (10.0, 10.0, 20.0, 1.0),  # the current window is full: wait past the boundary
-        (10.0, 10.0, 70.0, 1.0),  # the previous window is full: wait for it to decay
-        (30.0, 6.0, 80.0, 8.0),  # both windows count
-        (59.0, 4.0, 61.0, 9.0),  # a large request just after the boundary
+        ([(10.0, 10.0)], 20.0, 1.0, 50.1),  # bucket 10.0 s leaves when bucket 70.1 s starts
+        ([(30.0, 6.0), (50.0, 4.0)], 80.0, 8.0, 30.1),  # freeing bucket 30.0 s is not enough
+        ([(59.0, 4.0), (60.55, 5.0)], 61.5, 2.0, 57.6),  # a fractional clock
+        ([(30.0, 7.0), (70.0, 3.0)], 90.02, 6.0, 0.08),  # the boundary is 0.08 s away
     ],
 )
-def test_a_refused_request_fits_after_retry_after(
-    backend: Backend, fill_at: float, fill: float, ask_at: float, ask: float
+def test_a_refused_request_fits_exactly_at_retry_after(
+    backend: Backend, fills: list[tuple[float, float]], ask_at: float, ask: float, wait: float
 ) -> None:
     async def scenario(limiter: Limiter) -> None:
-        await reserved(limiter, [tpm(10, fill)], START + fill_at)
-        if ask_at >= 60:
-            await reserved(limiter, [tpm(10, 1.0)], START + ask_at - 0.5)
-        refusal = await refused(limiter, [tpm(10, ask)], START + ask_at)
-        wait = refusal.retry_after_s
-        assert wait > 0.1
-        await refused(limiter, [tpm(10, ask)], START + ask_at + wait - 0.05)  # not earlier
-        await reserved(limiter, [tpm(10, ask)], START + ask_at + wait + 1e-6)
+        for at, amount in fills:
+            await reserved(limiter, [tpm(10, amount)], START + at)
+        now = START + ask_at
+        refusal = await refused(limiter, [tpm(10, ask)], now)
+        assert refusal.retry_after_s == pytest.approx(wait)
+        assert refusal.used == sum(amount for _, amount in fills)
+        await refused(limiter, [tpm(10, ask)], now + refusal.retry_after_s - 0.05)  # not earlier
+        await refused(limiter, [tpm(10, ask)], math.nextafter(now + refusal.retry_after_s, 0.0))
+        await reserved(limiter, [tpm(10, ask)], now + refusal.retry_after_s)
+
+    run(backend, scenario)
+
+
+def test_retry_after_with_sub_second_buckets(backend: Backend) -> None:
+    async def scenario(limiter: Limiter) -> None:
+        rule = Rule("rate:key:k:rps", "requests per 6 s of key k", "rate", 3, 1.0, window_s=6.0)
+        for at in (0.03, 0.13, 0.23):  # buckets of 10 ms
+            await reserved(limiter, [rule], START + at)
+        now = START + 2.0
+        refusal = await refused(limiter, [rule], now)
+        assert refusal.retry_after_s == pytest.approx(6.04 - 2.0)
+        await refused(limiter, [rule], now + refusal.retry_after_s - 0.005)
+        await reserved(limiter, [rule], now + refusal.retry_after_s)
+        await refused(limiter, [rule], now + refusal.retry_after_s)
+
+    run(backend, scenario)
+
+
+def test_a_refusal_holds_through_a_long_window_of_sparse_buckets(backend: Backend) -> None:
+    async def scenario(limiter: Limiter) -> None:
+        for n in range(40):  # one request every 1.5 s: 40 buckets held, far apart
+            await reserved(limiter, [tpm(40, 1.0)], START + 1.5 * n)
+        now = START + 59.0
+        refusal = await refused(limiter, [tpm(40, 3.0)], now)
+        assert refusal.used == 40
+        assert refusal.retry_after_s == pytest.approx(3.0 + 60.1 - 59.0)  # bucket 3.0 s leaves
+        await refused(limiter, [tpm(40, 3.0)], now + refusal.retry_after_s - 0.05)
+        await reserved(limiter, [tpm(40, 3.0)], now + refusal.retry_after_s)
 
     run(backend, scenario)
 

@@ -1,39 +1,43 @@
-"""Limits counted in this process only: sub-bucketed windows and budgets in dicts, pruned as
+"""Limits counted in this process only: running-total windows and budgets in dicts, pruned as
 time passes.
 
 A rate rule counts the last `BUCKETS + 1` buckets of its window (`window.py`): over any span of
-`window_s` seconds it never admits more than its limit, and it under-admits by at most one
-bucket's width (1 s of a minute). The count is summed afresh from the buckets on every request
-rather than kept as a running total, so it adds in the order the Redis script does (a running
-total would drift from it by float error) and both backends decide alike.
+`window_s` seconds it never admits more than its limit, and under sustained overload a span
+admits at most one bucket's content (100 ms of a minute) less. Each rule keeps a
+`window.Counter` (running total, oldest index, bucket -> count), so a request costs the buckets
+that left since the rule's last request, not a sum over the window; the Redis script repeats
+the same steps in the same order, and both backends decide alike.
 
 One event loop touches these counters and no method awaits while it holds them, so no lock is
 needed. Memory stays bounded: a rate counter keeps the buckets it still counts (at most
 `BUCKETS + 1`), a budget counter is dropped once its period ends, and a sweep every
-`sweep_every` reservations drops whatever nobody asked about since.
+`sweep_every` reservations drops whatever has been idle for two windows.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from steward.limits import window
 from steward.limits.base import Refusal, Reservation, Rule
+from steward.limits.window import BUCKETS, Counter
 
 __all__ = ["MemoryLimiter"]
 
 
 @dataclass(slots=True)
-class _Rate:
-    window_s: float
-    counts: dict[int, float] = field(default_factory=dict)
-    """Bucket index -> count; `prune` drops the buckets that left the count."""
+class _Rate(Counter):
+    window_s: float = 60.0
+    """The window the rule was last counted with (for the sweep)."""
 
-    def prune(self, now: float) -> None:
-        oldest = window.counted_buckets(now, self.window_s).start
-        for old in [b for b in self.counts if b < oldest]:
-            del self.counts[old]
+    def idle(self, now: float) -> bool:
+        """Whether a request at `now`, or at a clock up to a window behind it, would start this
+        counter over: then dropping it changes nothing, as Redis (which keeps it) would show."""
+        oldest = self.oldest
+        first = window.bucket_of(now, self.window_s) - BUCKETS
+        return oldest is None or first - BUCKETS - 1 > oldest + BUCKETS + 1
 
 
 @dataclass(slots=True)
@@ -82,7 +86,10 @@ class MemoryLimiter:
             if budget is not None:
                 found[key] = budget.spend
             elif rate is not None:
-                found[key] = window.rate_used(rate.counts, now, rate.window_s)
+                window_s = rate.window_s if isinstance(item, str) else item.window_s
+                probe = Counter(rate.total, rate.oldest, dict(rate.counts))  # a read: no change
+                probe.expire(window.bucket_of(now, window_s) - BUCKETS)
+                found[key] = probe.total
             else:
                 found[key] = item.seed if isinstance(item, Rule) else 0.0
         return found
@@ -95,16 +102,16 @@ class MemoryLimiter:
                 return None
             return Refusal(rule, window.budget_retry_after(now, rule.expires_at), spend)
         rate = self._rates.get(rule.key)
-        counts: dict[int, float] = {}
-        if rate is not None and rate.window_s == rule.window_s:
-            rate.prune(now)
-            counts = rate.counts
-        # else never counted, or counted with another window (the limit was reconfigured)
-        used = window.rate_used(counts, now, rule.window_s)
-        if window.fits(used, rule.amount, rule.limit):
+        if rate is None:
+            rate = self._rates[rule.key] = _Rate(window_s=rule.window_s)
+        rate.window_s = rule.window_s
+        rate.expire(math.floor(now / (rule.window_s / BUCKETS)) - BUCKETS)
+        if window.fits(rate.total, rule.amount, rule.limit):
             return None
-        args = (counts, now, rule.window_s, rule.limit, rule.amount)
-        return Refusal(rule, window.rate_retry_after(*args), used)
+        never = rule.amount > window.ceiling(rule.limit)
+        freeing = None if never else rate.freeing(rule.amount, rule.limit)
+        args = (freeing, now, rule.window_s, rule.limit, rule.amount)
+        return Refusal(rule, window.rate_retry_after(*args), rate.total)
 
     def _add(self, rule: Rule, now: float) -> None:
         if rule.kind == "budget":
@@ -113,11 +120,8 @@ class MemoryLimiter:
                 budget = self._budgets[rule.key] = _Budget(rule.seed, rule.expires_at)
             budget.spend += rule.amount
             return
-        rate = self._rates.get(rule.key)
-        if rate is None or rate.window_s != rule.window_s:
-            rate = self._rates[rule.key] = _Rate(rule.window_s)
-        bucket = window.bucket_of(now, rule.window_s)
-        rate.counts[bucket] = rate.counts.get(bucket, 0.0) + rule.amount
+        # `_check` made the counter and expired it at this `now`.
+        self._rates[rule.key].add(math.floor(now / (rule.window_s / BUCKETS)), rule.amount)
 
     def _adjust(self, rule: Rule, reserved_at: float, delta: float) -> None:
         """Apply a settle's difference to the bucket (or budget period) reserved in; one that is
@@ -128,9 +132,8 @@ class MemoryLimiter:
                 budget.spend += delta
             return
         rate = self._rates.get(rule.key)
-        bucket = window.bucket_of(reserved_at, rule.window_s)
-        if rate is not None and bucket in rate.counts:
-            rate.counts[bucket] = max(0.0, rate.counts[bucket] + delta)
+        if rate is not None:
+            rate.adjust(window.bucket_of(reserved_at, rule.window_s), delta)
 
     def _budget(self, key: str, now: float) -> _Budget | None:
         budget = self._budgets.get(key)
@@ -145,11 +148,10 @@ class MemoryLimiter:
             self.sweep(now)
 
     def sweep(self, now: float) -> None:
-        """Drop every bucket and budget counter that no longer counts at `now`."""
-        for key, rate in list(self._rates.items()):
-            rate.prune(now)
-            if not rate.counts:
-                del self._rates[key]
+        """Drop every rate counter idle for two windows (see `_Rate.idle`) and every budget
+        counter whose period is over."""
+        for key in [k for k, r in self._rates.items() if r.idle(now)]:
+            del self._rates[key]
         for key in [k for k, b in self._budgets.items() if b.expired(now)]:
             del self._budgets[key]
 
@@ -157,3 +159,8 @@ class MemoryLimiter:
         """How many counters (rate buckets and budgets) are held (for tests and metrics: memory
         must stay bounded)."""
         return sum(len(r.counts) for r in self._rates.values()) + len(self._budgets)
+
+    def buckets(self, key: str) -> int:
+        """How many buckets the rate rule `key` holds (for tests: at most `BUCKETS + 1`)."""
+        rate = self._rates.get(key)
+        return 0 if rate is None else len(rate.counts)
