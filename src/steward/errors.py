@@ -12,6 +12,7 @@
     ├── NotFoundError                 404 not_found_error
     ├── ClientDisconnectedError       499 client_closed_request (recorded, never rendered)
     ├── StorageError                  503 storage_error (translated from SQLAlchemy)
+    ├── PayloadKeyError               500 payload_key_error (a stored payload cannot be decrypted)
     ├── ProviderError                 502 upstream_error  (anything that went wrong upstream)
     │   ├── UpstreamStatusError       upstream's status (4xx passed through, 5xx as 502)
     │   ├── UpstreamTimeoutError      504 timeout_error
@@ -39,6 +40,7 @@ __all__ = [
     "NoHealthyTargetError",
     "NotFoundError",
     "OverloadedError",
+    "PayloadKeyError",
     "PermissionDeniedError",
     "ProviderError",
     "RateLimitedError",
@@ -141,6 +143,12 @@ class ClientDisconnectedError(StewardError):
 class StorageError(StewardError):
     status = 503
     error_type = "storage_error"
+
+
+class PayloadKeyError(StewardError):
+    """A captured payload's key is not configured, or its ciphertext fails authentication."""
+
+    error_type = "payload_key_error"
 
 
 class ProviderError(StewardError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy.engine import Engine
 
+from steward import __version__
 from steward.auth.keyring import KeyRing
 from steward.auth.refresher import Refresher
 from steward.cache.responses import ResponseCache
@@ -26,7 +28,15 @@ from steward.errors import StorageError
 from steward.limits import FailoverLimiter, MemoryLimiter, RedisLimiter
 from steward.limits.base import Limiter
 from steward.limits.rules import RuleBook
+from steward.observe.alerts import AlertEvaluator
+from steward.observe.gauges import RuntimeGauges
+from steward.observe.metrics import MeteredSink, Metrics
+from steward.observe.redact import PatternRedactor
+from steward.observe.tracing import Tracing
 from steward.observe.writer import RecordWriter
+from steward.payloads.keys import PayloadKeyring
+from steward.payloads.retention import RetentionJob
+from steward.payloads.sealing import Sealer
 from steward.pipeline.call import ProviderCall
 from steward.pipeline.context import CallContext
 from steward.pipeline.registry import StageDeps, build_pipeline
@@ -73,6 +83,15 @@ class Runtime:
     pricing: Pricing
     redis: RedisStore | None = None
     limits_redis: RedisStore | None = None
+    metrics: Metrics | None = None
+    """None when `[metrics] enabled = false`."""
+    alerts: AlertEvaluator | None = None
+    """None when `[alerts]` has no rules."""
+    tracing: Tracing = field(default_factory=Tracing.disabled)
+    payload_keys: PayloadKeyring | None = None
+    """None when `[payloads] encryption_keys` is empty."""
+    retention: RetentionJob | None = None
+    """None when no model sets `retention_days`."""
     started: bool = field(default=False)
     migrated: bool = field(default=False)
 
@@ -102,12 +121,14 @@ class Runtime:
         pricing = Pricing.from_config(config)
         limiter, limits_redis = _limiter(config)
         settlements = Settlements()
+        payload_keys = PayloadKeyring.from_config(config.payloads)  # ConfigError if unusable
         writer = RecordWriter(
             engine,
             spool_dir=_resolve(loaded.base_dir, config.storage.spool_dir),
             batch_size=config.storage.batch_size,
             flush_interval_s=config.storage.flush_interval_s,
             retry_interval_s=config.storage.retry_interval_s,
+            sealer=Sealer(payload_keys, PatternRedactor()),
         )
         cache = ResponseCache(config.cache, config.models, redis)
         breakers = Breakers(config.breaker, shared=redis)
@@ -115,18 +136,20 @@ class Runtime:
         targets = sorted({str(t) for route in routes for t in route.targets})
         breakers.watch(targets)
         health.watch(targets)
-        loop = FallbackLoop(models, Router(health), breakers, health)
+        loop, tracing = _routing(config, models, breakers, health)
+        metrics = _metrics(config, targets, breakers, directory, writer, keyring)
         deps = StageDeps(
             config=config,
             keyring=keyring,
             models=models,
-            sink=writer,
+            sink=writer if metrics is None else MeteredSink(writer, metrics),
             cache=cache,
             routing=loop,
             pricing=pricing,
             rules=RuleBook(config, models, pricing, directory.budget_book),
             limiter=limiter,
             settlements=settlements,
+            tracing=tracing,
         )
         chain = build_pipeline(config.pipeline.stages, deps, ProviderCall(models))
         return cls(
@@ -149,6 +172,13 @@ class Runtime:
             pricing=pricing,
             redis=redis,
             limits_redis=limits_redis,
+            metrics=metrics,
+            alerts=AlertEvaluator.from_config(
+                engine, config.alerts, config_hash=config.config_hash()
+            ),
+            payload_keys=payload_keys,
+            retention=RetentionJob.from_config(engine, config),
+            tracing=tracing,
         )
 
     async def start(self) -> None:
@@ -156,7 +186,11 @@ class Runtime:
         self.migrate()
         self.refresher.refresh()
         self.refresher.start()
+        if self.alerts is not None:
+            self.alerts.start()
         self.writer.start()
+        if self.retention is not None:
+            self.retention.start()
         self.cache.start()
         await self.breakers.start()
         await self.health.start()
@@ -188,10 +222,15 @@ class Runtime:
     async def stop(self) -> None:
         """Flush every record (to the database, or to the spool if it is down), close clients."""
         self.refresher.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
+        if self.retention is not None:
+            self.retention.stop()
         await self.settlements.drain()
         if isinstance(self.limiter, FailoverLimiter):
             await self.limiter.flush()
         self.writer.stop(timeout_s=self.config.server.shutdown_timeout_s)
+        await asyncio.to_thread(self.tracing.shutdown)
         await self.http.aclose()
         await self.breakers.stop()
         await self.health.stop()
@@ -250,6 +289,38 @@ def _limiter(config: StewardConfig) -> tuple[Limiter, RedisStore | None]:
         url, timeout_s=config.limits.redis_timeout_s / 2, prefix=config.redis.key_prefix
     )
     return FailoverLimiter(RedisLimiter(store), MemoryLimiter()), store
+
+
+def _metrics(
+    config: StewardConfig,
+    targets: list[str],
+    breakers: Breakers,
+    directory: Directory,
+    writer: RecordWriter,
+    keyring: KeyRing,
+) -> Metrics | None:
+    """Request metrics from records, plus gauges read from these parts at scrape time."""
+    if not config.metrics.enabled:
+        return None
+    metrics = Metrics(config.models, targets)
+    gauges = RuntimeGauges(
+        breakers=breakers,
+        budgets=directory,
+        writer=writer,
+        keys=keyring,
+        version=__version__,
+        config_hash=config.config_hash(),
+    )
+    metrics.register(gauges)
+    return metrics
+
+
+def _routing(
+    config: StewardConfig, models: ModelTable, breakers: Breakers, health: TargetHealth
+) -> tuple[FallbackLoop, Tracing]:
+    """The fallback loop, and the tracing its attempts report to (the stages' too)."""
+    tracing = Tracing.from_config(config)
+    return FallbackLoop(models, Router(health), breakers, health, tracing=tracing), tracing
 
 
 def _resolve(base_dir: Path, path: str) -> Path:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 import steward
 import steward.errors
 from steward.cli.main import app
+from steward.config import alerts as alert_config
 from steward.config import schema
 from steward.pipeline.registry import BUILTIN_STAGES
 
@@ -40,6 +41,12 @@ def test_every_setting_is_documented() -> None:
         schema.BreakerConfig,
         schema.RedisConfig,
         schema.CacheConfig,
+        schema.PayloadsConfig,
+        schema.MetricsConfig,
+        schema.TracingConfig,
+        schema.AlertsConfig,
+        alert_config.AlertRuleConfig,
+        alert_config.WebhookConfig,
     ]
     fields = {name for model in sections for name in model.model_fields} - {"type"}
     missing = fields - documented_keys()

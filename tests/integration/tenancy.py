@@ -11,6 +11,8 @@ import orjson
 from tests.rawhttp import RawResponse
 from tests.servers import Gateway
 
+HELLO = [{"role": "user", "content": "hello"}]
+
 
 @dataclass
 class Tenant:
@@ -21,6 +23,8 @@ class Tenant:
     app_key: str
     app_key_id: str
     budget_id: str
+    request_id: str = ""
+    """A call made with the app key and already recorded (`make_tenant(..., call=True)`)."""
 
 
 class Api:
@@ -63,7 +67,9 @@ def created(response: RawResponse) -> dict[str, Any]:
     return body
 
 
-def make_tenant(gw: Gateway, admin_key: str, name: str, **budget: Any) -> Tenant:
+def make_tenant(
+    gw: Gateway, admin_key: str, name: str, *, call: bool = False, **budget: Any
+) -> Tenant:
     with api(gw, admin_key) as admin:
         team = created(admin.post("/api/teams", json={"name": name}))
         owner = created(
@@ -77,6 +83,7 @@ def make_tenant(gw: Gateway, admin_key: str, name: str, **budget: Any) -> Tenant
         spec = {"scope": "team", "scope_id": team["id"], "period": "monthly", "limit_usd": 100.0}
         bud = created(own.post("/api/budgets", json={**spec, **budget}))
     gw.runtime.refresher.refresh()
+    request_id = _recorded_call(gw, key["secret"]) if call else ""
     return Tenant(
         team_id=team["id"],
         owner_key=owner["secret"],
@@ -85,4 +92,14 @@ def make_tenant(gw: Gateway, admin_key: str, name: str, **budget: Any) -> Tenant
         app_key=key["secret"],
         app_key_id=key["id"],
         budget_id=bud["id"],
+        request_id=request_id,
     )
+
+
+def _recorded_call(gw: Gateway, app_key: str) -> str:
+    """One chat call with `app_key` (model `gpt`), its record written: the record's id."""
+    with api(gw, app_key) as app:
+        reply = app.post("/v1/chat/completions", json={"model": "gpt", "messages": HELLO})
+    assert reply.status == 200, reply.body
+    gw.flush()
+    return reply.headers["x-request-id"]

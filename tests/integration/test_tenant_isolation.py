@@ -17,7 +17,8 @@ from steward.server.admin.endpoints import ENDPOINTS, Endpoint
 def org(make_gateway: GatewayFactory) -> tuple[Gateway, str, Tenant, Tenant]:
     gw, _ = make_gateway()
     admin = gw.admin_key()
-    return gw, admin, make_tenant(gw, admin, "alpha"), make_tenant(gw, admin, "beta")
+    alpha, beta = (make_tenant(gw, admin, name, call=True) for name in ("alpha", "beta"))
+    return gw, admin, alpha, beta
 
 
 def _ids(tenant: Tenant) -> dict[str, str]:
@@ -26,6 +27,7 @@ def _ids(tenant: Tenant) -> dict[str, str]:
         "app_id": tenant.app_id,
         "key_id": tenant.app_key_id,
         "budget_id": tenant.budget_id,
+        "request_id": tenant.request_id,
     }
 
 

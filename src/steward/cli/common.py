@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from steward.config.loading import LoadedConfig
     from steward.tenancy.admin import Admin
 
@@ -83,3 +85,15 @@ def _login() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def open_engine(option: Path | None) -> Engine:
+    """An engine on the configured database, migrated; the caller disposes of it."""
+    loaded = load(option)
+    from steward.storage import database
+
+    engine = database.make_engine(
+        database.normalise_url(loaded.config.storage.url, loaded.base_dir)
+    )
+    database.upgrade(engine)
+    return engine

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from steward.cli.common import ConfigOption, fail, load
+
+if TYPE_CHECKING:
+    from steward.config.schema import StewardConfig
 
 app = typer.Typer(help="Validate and inspect configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -27,6 +32,23 @@ def check(config: ConfigOption = None) -> None:
             continue
         if resolve_secret(provider.api_key) is None:
             typer.echo(f"  warning: {provider.api_key} is unset; provider {name} is skipped")
+    for hook in cfg.alerts.webhooks:
+        if hook.url.startswith("env:") and resolve_secret(hook.url) is None:
+            typer.echo(f"  warning: {hook.url} is unset; that alert webhook is skipped")
+    _check_payload_keys(cfg)
+
+
+def _check_payload_keys(cfg: StewardConfig) -> None:
+    """The gateway refuses to start with an unusable payload key; so does the check."""
+    from steward.errors import ConfigError
+    from steward.payloads.keys import PayloadKeyring
+
+    try:
+        keyring = PayloadKeyring.from_config(cfg.payloads)
+    except ConfigError as exc:
+        fail(exc.message)
+    if keyring is not None:
+        typer.echo(f"  payload keys: {', '.join(keyring.key_ids)} (current {keyring.current_id})")
 
 
 @db_app.command("upgrade")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import typer
 
 from steward.cli import (
+    alerts_cmd,
     audit_cmd,
     budgets_cmd,
     config_cmd,
     costs_cmd,
+    data_cmd,
+    drift_cmd,
     init_cmd,
     keys_cmd,
     serve_cmd,
@@ -25,13 +28,16 @@ app = typer.Typer(
 app.command("serve")(serve_cmd.serve)
 app.command("init")(init_cmd.init)
 app.command("costs")(costs_cmd.costs)
+app.command("drift")(drift_cmd.drift)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(teams_cmd.teams_app, name="teams")
 app.add_typer(teams_cmd.apps_app, name="apps")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(budgets_cmd.app, name="budgets")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(alerts_cmd.app, name="alerts")
 app.add_typer(config_cmd.db_app, name="db")
+app.add_typer(data_cmd.app, name="data")
 
 
 def main() -> None:

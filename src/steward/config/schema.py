@@ -6,15 +6,15 @@ import hashlib
 from typing import Annotated, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-DEFAULT_STAGES = ("record", "auth", "parse", "limits", "cache", "route")
+from steward.config.alerts import AlertsConfig
+from steward.config.section import Section
+from steward.config.tracing import TracingConfig
+
+DEFAULT_STAGES = ("record", "trace", "auth", "parse", "limits", "cache", "route")
 KNOWN_STAGES = frozenset(DEFAULT_STAGES)
 REQUIRED_STAGES = ("record", "parse", "route")
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerConfig(Section):
@@ -60,6 +60,9 @@ class PipelineConfig(Section):
             raise ValueError("a stage is listed twice")
         if stages[0] != "record" or stages[-1] != "route":
             raise ValueError('"record" must come first and "route" last')
+        if "trace" in stages and stages.index("trace") != 1:
+            # Every other stage's span is a child of the request span the trace stage opens.
+            raise ValueError('"trace" must come right after "record"')
         if "cache" in stages and stages.index("cache") < stages.index("parse"):
             raise ValueError('"cache" must come after "parse"')
         if "cache" in stages and "auth" in stages and stages.index("cache") < stages.index("auth"):
@@ -154,6 +157,7 @@ class ModelCacheConfig(Section):
 
 
 Strategy = Literal["fallback", "weighted", "least-latency", "least-busy", "tiered"]
+Capture = Literal["none", "metadata", "redacted", "full"]
 
 
 class ModelConfig(Section):
@@ -174,6 +178,11 @@ class ModelConfig(Section):
     """Requests per minute for this public model, over every caller (None: unlimited)."""
     tpm: int | None = Field(default=None, ge=1)
     """Tokens per minute for this public model, reserved as prompt + max_tokens."""
+    capture: Capture = "metadata"
+    """Payloads kept beyond the record: `none` (and no end user on the record), `metadata`
+    (nothing), `redacted` (request and response with PII replaced), `full` (as sent)."""
+    retention_days: int | None = Field(default=None, ge=1)
+    """Records and payloads older than this are deleted (None: kept)."""
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -246,6 +255,34 @@ class LimitsConfig(Section):
     `[redis] timeout_s`: a busy event loop must not pass for a Redis outage."""
 
 
+class MetricsConfig(Section):
+    """`GET /metrics` in the Prometheus text format."""
+
+    enabled: bool = True
+    require_key: bool = False
+    """Off by default: Prometheus usually scrapes over a private network without credentials."""
+
+
+class PayloadsConfig(Section):
+    """Encryption at rest of captured payloads, and the retention job."""
+
+    encryption_keys: tuple[str, ...] = ()
+    """`env:NAME` references to 32-byte base64 keys; the first encrypts, all decrypt."""
+    allow_plaintext: bool = False
+    """Allow `capture = "redacted"` or `"full"` without an encryption key."""
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    retention_batch_size: int = Field(default=1000, ge=1)
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _are_references(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not key.startswith("env:") or key == "env:" for key in keys):
+            raise ValueError('keys must be references such as "env:STEWARD_PAYLOAD_KEY_1"')
+        if len(set(keys)) != len(keys):
+            raise ValueError("a key is listed twice")
+        return keys
+
+
 class StewardConfig(Section):
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
@@ -258,6 +295,10 @@ class StewardConfig(Section):
     redis: RedisConfig = RedisConfig()
     cache: CacheConfig = CacheConfig()
     limits: LimitsConfig = LimitsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    payloads: PayloadsConfig = PayloadsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
     pricing: dict[str, PriceConfig] = Field(default_factory=dict)
     """Keyed by `provider/model` (one target) or by the upstream model name (any provider)."""
 
@@ -277,6 +318,18 @@ class StewardConfig(Section):
             raise ValueError('[cache] backend = "redis" needs [redis] url')
         if self.limits.backend == "redis" and not self.redis.url:
             raise ValueError('[limits] backend = "redis" needs [redis] url')
+        unknown_models = self.alerts.unknown_models(set(self.models))
+        if unknown_models:
+            raise ValueError("; ".join(unknown_models))
+        payloads = self.payloads
+        if not payloads.encryption_keys and not payloads.allow_plaintext:
+            stored = [n for n, m in self.models.items() if m.capture in ("redacted", "full")]
+            if stored:
+                raise ValueError(
+                    f"models {', '.join(stored)} capture payloads, but [payloads] "
+                    'encryption_keys is empty; add a key (see docs/operations.md, "Payloads '
+                    'and encryption") or set [payloads] allow_plaintext = true'
+                )
         return self
 
     def config_hash(self) -> str:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
+import orjson
 import structlog
 
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Route structlog and the stdlib (uvicorn, alembic) through one JSON renderer on stderr."""
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -40,3 +42,8 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def _dumps(event: Any, **options: Any) -> str:
+    """orjson: a tenth of the stdlib's CPU per line (the request path may log)."""
+    return orjson.dumps(event, default=options.get("default", str)).decode()

@@ -5,6 +5,10 @@ is fsynced. Appends and replays lock the file (`flock`), so processes sharing a 
 never lose a record: a replay deletes a file only after its records are committed, and an append
 that finds its file deleted under it starts a new one. Records the database refuses outright go
 to `rejected-*.jsonl`, which is never replayed automatically.
+
+A record with a sealed payload is one line: the record's fields and `"payload"`, the payload row
+with its body and nonce in base64. The body is the ciphertext the database would hold, so a
+spool never holds a payload in the clear unless the database would.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import IO
 import orjson
 import structlog
 
+from steward.storage.payloads import Entry, PayloadRow, SealedRecord
 from steward.storage.records import RequestRecord
 
 if sys.platform != "win32":
@@ -55,11 +60,11 @@ class Spool:
             p for p in self.directory.glob("*" + _SUFFIX) if not p.name.startswith(_REJECTED)
         )
 
-    def append(self, records: Sequence[RequestRecord]) -> None:
+    def append(self, records: Sequence[Entry]) -> None:
         """Write records durably (fsync) before returning. Raises `OSError` if the disk fails."""
         if not records:
             return
-        data = b"".join(orjson.dumps(record) + b"\n" for record in records)
+        data = b"".join(_encode(record) + b"\n" for record in records)
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
             while True:
@@ -73,9 +78,9 @@ class Spool:
             self._current_records += len(records)
             self.pending_records += len(records)
 
-    def reject(self, records: Sequence[RequestRecord], lines: Sequence[bytes] = ()) -> None:
+    def reject(self, records: Sequence[Entry], lines: Sequence[bytes] = ()) -> None:
         """Keep records (or undecodable lines) the database refused, for an operator to inspect."""
-        data = b"".join(orjson.dumps(r) + b"\n" for r in records) + b"".join(
+        data = b"".join(_encode(r) + b"\n" for r in records) + b"".join(
             line.rstrip(b"\n") + b"\n" for line in lines
         )
         if not data:
@@ -89,7 +94,7 @@ class Spool:
             directory=str(self.directory),
         )
 
-    def replay(self, insert: Callable[[list[RequestRecord]], None], *, batch_size: int) -> int:
+    def replay(self, insert: Callable[[list[Entry]], None], *, batch_size: int) -> int:
         """Insert each file's records in order, deleting each file after; returns records replayed.
 
         Raises the first error `insert` raises, leaving that file in place. Files another
@@ -102,7 +107,7 @@ class Spool:
         return replayed
 
     def _replay_file(
-        self, path: Path, insert: Callable[[list[RequestRecord]], None], batch_size: int
+        self, path: Path, insert: Callable[[list[Entry]], None], batch_size: int
     ) -> int:
         with _locked(path, "rb", blocking=False) as file:
             if file is None:
@@ -174,16 +179,26 @@ def _last_byte(path: Path) -> bytes:
         return file.read(1)
 
 
-def _decode(data: bytes) -> tuple[list[RequestRecord], list[bytes]]:
-    records: list[RequestRecord] = []
+def _encode(entry: Entry) -> bytes:
+    if isinstance(entry, SealedRecord):
+        return orjson.dumps({**entry.record.to_row(), "payload": entry.payload.to_json()})
+    return orjson.dumps(entry)
+
+
+def _decode(data: bytes) -> tuple[list[Entry], list[bytes]]:
+    records: list[Entry] = []
     bad: list[bytes] = []
     for line in data.splitlines():
         if not line.strip():
             continue
         try:
             values = orjson.loads(line)
+            payload = values.pop("payload", None)
             values["created_at"] = datetime.fromisoformat(values["created_at"])
-            records.append(RequestRecord(**values))
+            record = RequestRecord(**values)
+            records.append(
+                record if payload is None else SealedRecord(record, PayloadRow.from_json(payload))
+            )
         except (ValueError, TypeError, KeyError):
             bad.append(line)
     if bad:

@@ -6,6 +6,10 @@ batch goes to the spool on local disk and the writer retries every `retry_interv
 database answers, the spool is replayed in order (inserts ignore ids already stored) and normal
 writing resumes. A queue longer than `max_queue` overflows to the spool too. Nothing is dropped:
 `stop` writes or spools every record, and the next start replays what was spooled.
+
+A record may come with a captured payload (`payloads/capture.py`). The thread seals it (redacts
+and encrypts it, off the event loop) as it takes it into a batch; from then on the record and its
+sealed payload travel together: inserted in one transaction, spooled on one line (ciphertext).
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import structlog
 
 from steward.errors import StewardError, StorageError
 from steward.observe.spool import Spool
+from steward.payloads.capture import CapturedRecord, PayloadDraft
 from steward.storage.database import REJECTED, UNAVAILABLE
+from steward.storage.payloads import Entry, PayloadRow, SealedRecord, insert_entries
 from steward.storage.records import RequestRecord
-from steward.storage.requests import insert_records
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -34,6 +39,7 @@ __all__ = ["RecordWriter", "WriterState", "WriterStats"]
 log = structlog.get_logger("steward.writer")
 
 WriterState = Literal["ok", "spooling"]
+Sealer = Callable[[RequestRecord, PayloadDraft], PayloadRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,7 @@ class RecordWriter:
         flush_interval_s: float = 0.2,
         retry_interval_s: float = 2.0,
         max_queue: int = 100_000,
+        sealer: Sealer | None = None,
     ) -> None:
         if callable(engine_factory):
             self._factory: Callable[[], Engine] | None = engine_factory
@@ -72,13 +79,14 @@ class RecordWriter:
         self._flush_interval_s = flush_interval_s
         self._retry_interval_s = retry_interval_s
         self._max_queue = max_queue
-        self._queue: deque[RequestRecord | threading.Event] = deque()
+        self._sealer = sealer
+        self._queue: deque[Entry | CapturedRecord | threading.Event] = deque()
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
         self._state: WriterState = "ok"
         self._retry_at = 0.0
-        self._inflight: Sequence[RequestRecord] = ()
+        self._inflight: Sequence[Entry] = ()
         self._overflowing = False
         self._written_total = 0
         self._failed_batches = 0
@@ -89,10 +97,10 @@ class RecordWriter:
             self._thread = threading.Thread(target=self._run, name="steward-writer", daemon=True)
             self._thread.start()
 
-    def submit(self, record: RequestRecord) -> None:
-        """Queue a record. O(1), never blocks on the database, never raises."""
+    def submit(self, record: RequestRecord, payload: PayloadDraft | None = None) -> None:
+        """Queue a record (and its payload). O(1), never blocks on the database, never raises."""
         queue = self._queue
-        queue.append(record)
+        queue.append(record if payload is None else CapturedRecord(record, payload))
         if self._closed:
             try:
                 self._spool_leftovers()  # only after `stop`: nobody else will write it
@@ -181,18 +189,29 @@ class RecordWriter:
             for marker in markers:
                 marker.set()
 
-    def _take(self) -> tuple[list[RequestRecord], list[threading.Event]]:
-        """Up to one batch from the queue, ending early at a flush marker."""
-        batch: list[RequestRecord] = []
+    def _take(self) -> tuple[list[Entry], list[threading.Event]]:
+        """Up to one batch from the queue, ending early at a flush marker; payloads sealed."""
+        batch: list[Entry] = []
         queue = self._queue
         while queue and len(batch) < self._batch_size:
             item = queue.popleft()
             if isinstance(item, threading.Event):
                 return batch, [item]
-            batch.append(item)
+            batch.append(self._seal(item) if isinstance(item, CapturedRecord) else item)
         return batch, []
 
-    def _write(self, batch: list[RequestRecord]) -> bool:
+    def _seal(self, item: CapturedRecord) -> Entry:
+        """The record with its sealed payload; the record alone if sealing fails (never stored
+        unredacted or unencrypted)."""
+        if self._sealer is None:
+            return item.record
+        try:
+            return SealedRecord(item.record, self._sealer(item.record, item.payload))
+        except Exception:
+            log.exception("writer.payload_dropped", request_id=item.record.id)
+            return item.record
+
+    def _write(self, batch: list[Entry]) -> bool:
         self._inflight = batch
         try:
             self._insert(batch)
@@ -229,11 +248,11 @@ class RecordWriter:
             self._state = "spooling"
             log.warning("writer.spooling", error=exc.message, spool_dir=str(self._spool.directory))
 
-    def _insert(self, batch: list[RequestRecord]) -> None:
+    def _insert(self, batch: list[Entry]) -> None:
         """Insert a batch; raises `StorageError` only when retrying later can succeed."""
         engine = self._get_engine()
         try:
-            insert_records(engine, batch)
+            insert_entries(engine, batch)
         except StorageError as exc:
             if exc.code != REJECTED:
                 raise
@@ -244,12 +263,12 @@ class RecordWriter:
             return
         self._written_total += len(batch)
 
-    def _insert_singly(self, engine: Engine, batch: list[RequestRecord]) -> None:
+    def _insert_singly(self, engine: Engine, batch: list[Entry]) -> None:
         """Find the records the database refuses, set them aside, and write the rest."""
-        rejected: list[RequestRecord] = []
+        rejected: list[Entry] = []
         for record in batch:
             try:
-                insert_records(engine, [record])
+                insert_entries(engine, [record])
                 self._written_total += 1
             except StorageError as exc:
                 if exc.code != REJECTED:
@@ -273,7 +292,7 @@ class RecordWriter:
                 raise StorageError(f"Cannot create the database engine: {exc}") from exc
         return self._engine
 
-    def _spool_batch(self, batch: list[RequestRecord]) -> bool:
+    def _spool_batch(self, batch: list[Entry]) -> bool:
         """False when the disk failed and the batch should be retried later."""
         try:
             self._spool.append(batch)
@@ -286,7 +305,7 @@ class RecordWriter:
 
     def _spool_leftovers(self) -> None:
         """After `stop`: spool whatever is still queued. Never raises."""
-        leftovers: list[RequestRecord] = []
+        leftovers: list[Entry] = []
         while self._queue:
             try:
                 item = self._queue.popleft()
@@ -295,6 +314,6 @@ class RecordWriter:
             if isinstance(item, threading.Event):
                 item.set()
             else:
-                leftovers.append(item)
+                leftovers.append(self._seal(item) if isinstance(item, CapturedRecord) else item)
         if leftovers and not self._spool_batch(leftovers):
             log.error("writer.records_lost", records=len(leftovers))

@@ -36,13 +36,16 @@ class CallContext:
     ttft_ms: float | None = None
     error: StewardError | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    """Request headers stages may read: `cache-control` and `x-steward-*`, names lowercase."""
+    """Request headers stages may read: `cache-control`, `traceparent`, `tracestate` and
+    `x-steward-*`, names lowercase."""
     response_headers: dict[str, str] = field(default_factory=dict)
     """Headers stages add to the response (`x-steward-cache`, ...)."""
     attempts: list[Attempt] = field(default_factory=list)
     cache: str | None = None
     cache_similarity: float | None = None
     cost_usd: float | None = None
+    trace_id: str | None = None
+    """The W3C trace id (32 hex digits) this call belongs to, set by the trace stage."""
 
     @property
     def operation(self) -> Operation:

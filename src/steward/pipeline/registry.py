@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from steward.auth.keyring import KeyRing
 from steward.cache.responses import ResponseCache
@@ -11,6 +11,8 @@ from steward.config.schema import StewardConfig
 from steward.costs import Pricing
 from steward.limits.base import Limiter
 from steward.limits.rules import RuleBook
+from steward.observe.tracing import Tracing
+from steward.payloads.capture import PayloadCapture
 from steward.pipeline.stage import Next, Stage, build_chain
 from steward.pipeline.stages.auth import AuthStage
 from steward.pipeline.stages.cache import CacheStage
@@ -18,6 +20,7 @@ from steward.pipeline.stages.limits import LimitsStage, Settlements
 from steward.pipeline.stages.parse import ParseStage
 from steward.pipeline.stages.record import RecordSink, RecordStage
 from steward.pipeline.stages.route import RouteStage
+from steward.pipeline.stages.trace import TraceStage
 from steward.routing.loop import FallbackLoop
 from steward.routing.targets import ModelTable
 from steward.wire.openai import TokenUsage
@@ -37,12 +40,16 @@ class StageDeps:
     rules: RuleBook
     limiter: Limiter
     settlements: Settlements
+    tracing: Tracing = field(default_factory=Tracing.disabled)
 
 
 StageFactory = Callable[[StageDeps], Stage]
 
 BUILTIN_STAGES: Mapping[str, StageFactory] = {
-    "record": lambda d: RecordStage(d.sink, d.config.config_hash(), d.pricing),
+    "record": lambda d: RecordStage(
+        d.sink, d.config.config_hash(), d.pricing, PayloadCapture.from_config(d.config)
+    ),
+    "trace": lambda d: TraceStage(d.tracing, d.pricing),
     "auth": lambda d: AuthStage(d.keyring, required=d.config.auth.required),
     "parse": lambda d: ParseStage(max_body_bytes=d.config.server.max_body_bytes),
     "limits": lambda d: LimitsStage(d.rules, d.limiter, d.pricing, d.settlements),
@@ -59,5 +66,6 @@ def _first_target_price(deps: StageDeps) -> Callable[[str, TokenUsage], float | 
 
 
 def build_pipeline(names: Sequence[str], deps: StageDeps, terminal: Next) -> Next:
-    """Build the chain in config order (the config schema has validated the names)."""
-    return build_chain([BUILTIN_STAGES[n](deps) for n in names], terminal)
+    """Build the chain in config order (the config schema has validated the names); with
+    tracing on, the stages named in `[tracing] stage_spans` get spans (`Tracing.traced`)."""
+    return build_chain([deps.tracing.traced(n, BUILTIN_STAGES[n](deps)) for n in names], terminal)

@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from steward.config.schema import ModelConfig
 from steward.errors import (
@@ -39,6 +40,9 @@ from steward.routing.limits import CallLimits
 from steward.routing.retry import backoff_s, verdict
 from steward.routing.strategy import Router
 from steward.routing.targets import ModelRoute, ModelTable, Target
+
+if TYPE_CHECKING:
+    from steward.observe.tracing import Tracing
 
 __all__ = ["FallbackLoop"]
 
@@ -72,12 +76,14 @@ class FallbackLoop:
         breakers: Breakers,
         health: TargetHealth,
         rng: random.Random | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._models = models
         self._router = router
         self._breakers = breakers
         self._health = health
         self._rng = rng or random.Random()
+        self._tracing = tracing if tracing is not None and tracing.enabled else None
 
     async def run(self, ctx: CallContext, route: ModelRoute, call_next: Next) -> Result:
         policy = route.policy or DEFAULT_POLICY
@@ -163,6 +169,22 @@ class FallbackLoop:
 
     async def _attempt(
         self, call: _Call, target: Target, ctx: CallContext, *, hedged: bool = False
+    ) -> Result:
+        """One try, in a span of its own when the call is traced."""
+        trace = self._tracing.current() if self._tracing is not None else None
+        if trace is None:
+            return await self._attempt_once(call, target, ctx, hedged=hedged)
+        span = trace.attempt(ctx, target, hedged=hedged)
+        try:
+            result = await self._attempt_once(call, target, ctx, hedged=hedged)
+        except BaseException as exc:
+            span.fail(exc)
+            span.end()
+            raise
+        return span.answered(result)
+
+    async def _attempt_once(
+        self, call: _Call, target: Target, ctx: CallContext, *, hedged: bool
     ) -> Result:
         """One try, recorded in attempts, breakers and health; raises its error."""
         name = str(target)

@@ -17,6 +17,7 @@ from steward.server import routes
 from steward.server.admin.routes import admin_routes
 from steward.server.asgi import CALL_PATHS, CallHandler, GatewayApp
 from steward.server.errors import error_response, unhandled
+from steward.server.metrics import metrics_routes
 
 
 def create_app(runtime: Runtime) -> GatewayApp:
@@ -38,6 +39,7 @@ def create_app(runtime: Runtime) -> GatewayApp:
             *admin_routes(),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
+            *metrics_routes(runtime),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,

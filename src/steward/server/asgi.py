@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 
 import orjson
+import structlog
 from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.types import Receive, Scope, Send
@@ -32,6 +33,7 @@ CALL_PATHS: dict[str, Endpoint] = {
     "/v1/embeddings": "embeddings",
 }
 _WANTED_HEADERS = frozenset({b"authorization", b"x-api-key", b"content-length"})
+_OPTION_HEADERS = frozenset({b"cache-control", b"traceparent", b"tracestate"})
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
@@ -76,14 +78,19 @@ class CallHandler:
             body_bytes=body[1],
             headers=options,
         )
+        # Every log line of this call carries its ids (the trace stage binds `trace_id`).
+        structlog.contextvars.bind_contextvars(request_id=ctx.id)
         response: SSEResponse | JSONBytesResponse
         try:
-            response = _render(ctx, await self._runtime.handle(ctx))
-        except StewardError as exc:
-            response = _error_response(ctx, exc)
-        except Exception as exc:
-            response = _error_response(ctx, unhandled(path, exc))
-        await response(scope, receive, send)
+            try:
+                response = _render(ctx, await self._runtime.handle(ctx))
+            except StewardError as exc:
+                response = _error_response(ctx, exc)
+            except Exception as exc:
+                response = _error_response(ctx, unhandled(path, exc))
+            await response(scope, receive, send)
+        finally:
+            structlog.contextvars.clear_contextvars()
 
 
 class JSONBytesResponse:
@@ -135,14 +142,14 @@ async def read_body(
 def _request_headers(
     raw: Iterable[tuple[bytes, bytes]],
 ) -> tuple[dict[bytes, bytes], dict[str, str]]:
-    """The headers the call path reads, and the options stages read (`cache-control`,
-    `x-steward-*`); the first of repeated ones wins, as in Starlette."""
+    """The headers the call path reads, and the options stages read (`cache-control`, the trace
+    context, `x-steward-*`); the first of repeated ones wins, as in Starlette."""
     found: dict[bytes, bytes] = {}
     options: dict[str, str] = {}
     for name, value in raw:
         if name in _WANTED_HEADERS:
             found.setdefault(name, value)
-        elif name == b"cache-control" or name.startswith(b"x-steward-"):
+        elif name in _OPTION_HEADERS or name.startswith(b"x-steward-"):
             options.setdefault(name.decode("latin-1"), value.decode("latin-1"))
     return found, options
 

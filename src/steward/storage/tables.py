@@ -22,10 +22,10 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "UTCDateTime",
+    "alerts",
     "api_keys",
     "apps",
     "audit_head",
-    "alerts",
     "audit_log",
     "budgets",
     "metadata",

@@ -11,10 +11,11 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.engine import Connection, Engine
 
 from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
-from steward.storage import audit, budgets, keys, teams
+from steward.storage import audit, budgets, keys, request_queries, teams
 from steward.storage.budgets import BudgetRow
 from steward.storage.database import transaction
 from steward.storage.keys import ApiKeyRow
+from steward.storage.request_queries import RequestDetail, RequestPage, RequestQuery
 from steward.storage.teams import AppRow, TeamRow
 from steward.tenancy.roles import PERSON_ROLES, ROLES, Actor, Permission, may_grant, require
 
@@ -338,6 +339,15 @@ class Admin:
         require(self.actor, "audit:read")
         scope: audit.TeamScope = audit.ALL_TEAMS if self.actor.org_wide else self.actor.team_id
         return audit.list_entries(self.engine, team_id=scope, limit=limit, before_seq=before_seq)
+
+    def list_requests(self, query: RequestQuery) -> RequestPage:
+        require(self.actor, "requests:read")
+        return request_queries.list_requests(self.engine, query, team_id=self._scope())
+
+    def get_request(self, request_id: str) -> RequestDetail:
+        require(self.actor, "requests:read")
+        found = request_queries.get_request(self.engine, request_id)
+        return self._visible("request", request_id, found, lambda d: d.record.team_id)
 
     def cost_scope(self) -> str | None:
         """The team whose costs this actor may read (None: the whole organisation)."""

@@ -41,10 +41,19 @@ Permission = Literal[
     "costs:read",
     "audit:read",
     "ops:read",
+    "requests:read",
 ]
 
 _READ: frozenset[Permission] = frozenset(
-    {"teams:read", "apps:read", "keys:read", "budgets:read", "costs:read", "ops:read"}
+    {
+        "teams:read",
+        "apps:read",
+        "keys:read",
+        "budgets:read",
+        "costs:read",
+        "ops:read",
+        "requests:read",
+    }
 )
 _ADMIN: frozenset[Permission] = frozenset(
     {"call", "teams:write", "apps:write", "keys:write", "budgets:write", "audit:read"}
@@ -57,7 +66,7 @@ _ROLE_PERMISSIONS: Mapping[str, frozenset[Permission]] = {
     "admin": _READ | _ADMIN,
     "owner": _READ | _OWNER,
     "developer": _READ | _DEVELOPER,
-    "reviewer": frozenset({"teams:read", "apps:read", "ops:read"}),
+    "reviewer": frozenset({"teams:read", "apps:read", "ops:read", "requests:read"}),
     "viewer": _READ,
     "app": frozenset({"call"}),
 }

@@ -1,1 +1,1 @@
-"""The admin REST API under /api/: teams, apps, keys, budgets, costs, audit; and its OpenAPI."""
+"""The admin REST API under /api/: teams, apps, keys, budgets, costs, audit, requests; and its OpenAPI."""

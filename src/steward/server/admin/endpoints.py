@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from steward.errors import InvalidRequestError
 from steward.limits.budgets import period_of
 from steward.server.admin import bodies
+from steward.server.admin.requests import LIST_PARAMETERS, request_detail_view, request_list_view
 from steward.storage import budgets as budget_store
 from steward.tenancy.admin import Admin, public
 from steward.tenancy.roles import Permission
@@ -282,5 +283,22 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         _audit,
         tag="audit",
         query=("limit", "before_seq"),
+    ),
+    Endpoint(
+        "GET",
+        "/api/requests",
+        "Request records, newest first, filtered; cursor pagination",
+        "requests:read",
+        lambda a, c: request_list_view(a, c.query),
+        tag="requests",
+        query=LIST_PARAMETERS,
+    ),
+    Endpoint(
+        "GET",
+        "/api/requests/{request_id}",
+        "One request record with its attempts",
+        "requests:read",
+        lambda a, c: request_detail_view(a, c.path["request_id"]),
+        tag="requests",
     ),
 )
