@@ -58,6 +58,8 @@ bench: $(DEV_STAMP)
 	$(PY) bench/routing_overhead.py
 	$(PY) bench/resilience.py
 	$(PY) bench/limits_overhead.py
+	$(PY) bench/metrics_overhead.py
+	$(PY) bench/tracing_overhead.py
 
 clean:
 	rm -rf $(VENV) .steward .pytest_cache .mypy_cache .ruff_cache

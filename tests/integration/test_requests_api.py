@@ -217,3 +217,17 @@ def test_bad_parameters_are_400s_that_name_them(calls: Calls, query: str, param:
     assert response.status == 400, response.body
     error = response.json()["error"]
     assert error["param"] == param and f"`{param}`" in error["message"]
+
+
+def test_a_record_carries_the_trace_id_of_its_call(make_gateway: GatewayFactory) -> None:
+    gw, key = make_gateway()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt", messages=USER, extra_headers={"traceparent": traceparent}
+        )
+    gw.flush()
+    with api(gw, gw.admin_key()) as admin:
+        record = admin.get(f"/api/requests/{raw.headers['x-request-id']}").json()
+    assert record["trace_id"] == trace_id

@@ -394,3 +394,18 @@ tiering = { classifier = "tests.fakes.classifier:classify" }
 
 def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_an_unreachable_collector_never_fails_a_call(make_gateway: GatewayFactory) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1/traces"
+    gw, key = make_gateway(
+        f'[tracing]\nenabled = true\notlp_endpoint = "{dead}"\n'
+        "batch_delay_ms = 10\nexport_timeout_s = 0.5\n"
+    )
+    with client(gw, key) as c:
+        for _ in range(3):
+            raw = c.chat.completions.with_raw_response.create(model="gpt", messages=USER)
+            assert raw.parse().choices[0].message.content == ANSWER
+    began = time.monotonic()
+    gw.runtime.tracing.force_flush(timeout_s=5)  # retried for export_timeout_s, then dropped
+    assert time.monotonic() - began < 3

@@ -1,6 +1,6 @@
 """Tracing of the request path: `Tracing`, built once by the runtime from `[tracing]`.
 
-Off (the default) nothing imports OpenTelemetry, no span object exists, and the trace stage
+Off (the default) this imports nothing of OpenTelemetry, no span object exists, the trace stage
 only reads an incoming `traceparent` so that log lines still carry the caller's trace id.
 
 On, the trace stage opens each call's trace (`observe/otel.py: RequestTrace`, the request span),

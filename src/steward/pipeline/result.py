@@ -31,8 +31,9 @@ class ChatStream:
 
     Iterating yields chunks in OpenAI shape and notes usage and time to first token. `aclose`
     runs once, whether the stream ended, failed or the client went away, and calls every
-    finaliser in reverse order of registration (inner stages first). Observers see every chunk
-    as it passes (the cache assembles a streamed answer this way); they must not raise.
+    finaliser in reverse order of registration (outer stages first, since they register after
+    the inner ones have returned). Observers see every chunk as it passes (the cache assembles
+    a streamed answer this way); they must not raise.
     """
 
     __slots__ = (

@@ -37,6 +37,8 @@ class RequestRecord:
     """From provider-reported usage and the pricing table; 0 for a cache hit."""
     user: str | None = None
     """The end user, from the request's `user` field or the `x-steward-user` header."""
+    trace_id: str | None = None
+    """The W3C trace id of the call (the caller's `traceparent`, or one Steward started)."""
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

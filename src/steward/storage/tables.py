@@ -170,6 +170,7 @@ requests = Table(
     Column("app_id", String(32), nullable=True),
     Column("cost_usd", Float, nullable=True),
     Column("user", String(200), nullable=True, index=True),
+    Column("trace_id", String(32), nullable=True),
 )
 
 payloads = Table(

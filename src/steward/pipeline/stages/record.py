@@ -108,6 +108,7 @@ class RecordStage:
             app_id=principal.app_id if principal else None,
             cost_usd=settle_cost(ctx, self._pricing),
             user=None if policy == "none" else end_user(ctx),
+            trace_id=ctx.trace_id,
         )
         if policy != "redacted" and policy != "full":
             self._sink.submit(record)
