@@ -263,13 +263,18 @@ def test_a_refused_call_ends_at_the_auth_span(
 def test_content_is_captured_only_when_asked(
     make_gateway: GatewayFactory, otlp: OTLPReceiver, fake: FakeProvider
 ) -> None:
-    gw, key = make_gateway(tracing_toml(otlp, "capture_content = true"))
+    full = '\n[models.open]\ntargets = ["up/gpt-test"]\ncapture = "full"\n'
+    full += "\n[payloads]\nallow_plaintext = true\n"
+    gw, key = make_gateway(tracing_toml(otlp, "capture_content = true") + full)
     with client(gw, key) as c:
-        plain = c.chat.completions.with_raw_response.create(model="gpt", messages=USER)
+        plain = c.chat.completions.with_raw_response.create(model="open", messages=USER)
         streamed = c.chat.completions.with_raw_response.create(
-            model="gpt", messages=USER, stream=True
+            model="open", messages=USER, stream=True
         )
         list(streamed.parse())
+        kept_back = c.chat.completions.with_raw_response.create(model="gpt", messages=USER)
+    # `gpt` keeps its default capture policy (metadata): no content on its spans.
+    assert root_of(otlp.trace(kept_back.headers["x-trace-id"], 6)).events == []
     for raw in (plain, streamed):
         request = root_of(otlp.trace(raw.headers["x-trace-id"], 6))
         ((name, event),) = request.events

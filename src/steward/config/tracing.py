@@ -19,7 +19,8 @@ class TracingConfig(Section):
     """The collector's OTLP/HTTP traces URL, path included."""
     service_name: str = "steward"
     capture_content: bool = False
-    """Add the request's messages and the answer to the request span, as an event."""
+    """Add the request's messages and the answer to the request span, as an event: only for
+    models whose capture policy is `full` (`[models.NAME] capture`)."""
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
     """Share of calls traced when the caller sends no `traceparent`; with one, its flag decides."""
     stage_spans: tuple[str, ...] = ("auth", "limits", "cache", "route")

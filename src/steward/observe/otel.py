@@ -58,6 +58,7 @@ class Exporting:
         config: TracingConfig,
         provider_kinds: Mapping[str, str],
         exporter: SpanExporter | None = None,
+        content_models: frozenset[str] | None = None,
     ) -> None:
         meters = NoOpMeterProvider()
         resource = Resource.create(
@@ -78,7 +79,14 @@ class Exporting:
         self.resource = self.provider.resource
         self.scope = InstrumentationScope("steward", __version__)
         self.capture_content = config.capture_content
+        self.content_models = content_models
         self.provider_kinds = provider_kinds
+
+    def content_allowed(self, public_model: str | None) -> bool:
+        """`capture_content` is on and the model's capture policy keeps content as sent."""
+        if not self.capture_content:
+            return False
+        return self.content_models is None or public_model in self.content_models
 
     def request(
         self, trace_id: int, span_id: int, incoming: TraceParent | None, tracestate: str | None
@@ -249,7 +257,7 @@ class RequestTrace:
         attributes[genai.HTTP_STATUS] = _status(result, error)
         if error is not None:
             span.fail(error)
-        if self.exporting.capture_content:
+        if self.exporting.content_allowed(model):
             span.event(
                 genai.CONTENT_EVENT, genai.content_event(ctx.request, _content(result, self))
             )

@@ -82,7 +82,10 @@ class Tracing:
         *,
         provider_kinds: Mapping[str, str] | None = None,
         exporter: SpanExporter | None = None,
+        content_models: frozenset[str] | None = None,
     ) -> None:
+        """`content_models`: the public models whose content may go on spans when
+        `capture_content` is on (None: every model)."""
         self.config = config
         self.enabled = config.enabled
         self._bound = round(config.sample_ratio * (_LOW_64 + 1))
@@ -93,12 +96,14 @@ class Tracing:
         if config.enabled:
             from steward.observe.otel import Exporting  # the SDK loads only when tracing is on
 
-            self._exporting = Exporting(config, provider_kinds or {}, exporter)
+            self._exporting = Exporting(config, provider_kinds or {}, exporter, content_models)
 
     @classmethod
     def from_config(cls, config: StewardConfig, exporter: SpanExporter | None = None) -> Tracing:
         kinds = {name: provider.type for name, provider in config.providers.items()}
-        return cls(config.tracing, provider_kinds=kinds, exporter=exporter)
+        # Content goes on spans only where the model's capture policy stores it as sent.
+        full = frozenset(name for name, model in config.models.items() if model.capture == "full")
+        return cls(config.tracing, provider_kinds=kinds, exporter=exporter, content_models=full)
 
     @classmethod
     def disabled(cls) -> Tracing:
