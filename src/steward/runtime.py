@@ -29,6 +29,7 @@ from steward.limits import FailoverLimiter, MemoryLimiter, RedisLimiter
 from steward.limits.base import Limiter
 from steward.limits.rules import RuleBook
 from steward.observe.alerts import AlertEvaluator
+from steward.observe.alerts.budgets import BudgetAlerts
 from steward.observe.gauges import RuntimeGauges
 from steward.observe.metrics import MeteredSink, Metrics
 from steward.observe.redact import PatternRedactor
@@ -87,6 +88,8 @@ class Runtime:
     """None when `[metrics] enabled = false`."""
     alerts: AlertEvaluator | None = None
     """None when `[alerts]` has no rules."""
+    budget_alerts: BudgetAlerts | None = None
+    """Budget soft thresholds, stored as alerts and sent to `[alerts]` webhooks."""
     tracing: Tracing = field(default_factory=Tracing.disabled)
     payload_keys: PayloadKeyring | None = None
     """None when `[payloads] encryption_keys` is empty."""
@@ -105,18 +108,12 @@ class Runtime:
         config = loaded.config
         engine = database.make_engine(database.normalise_url(config.storage.url, loaded.base_dir))
         http = HTTPClient()
-        redis = (
-            RedisStore(
-                config.redis.url, timeout_s=config.redis.timeout_s, prefix=config.redis.key_prefix
-            )
-            if config.redis.url
-            else None
-        )
+        redis = _redis(config)
         providers = {name: _provider(name, cfg, http) for name, cfg in config.providers.items()}
         routes = [ModelRoute.from_config(name, m) for name, m in config.models.items()]
         models = ModelTable(routes, providers)
         keyring = KeyRing()
-        directory = Directory(engine, keyring)
+        directory, budget_alerts = _directory(engine, keyring, config)
         refresher = Refresher(directory.reload, config.auth.refresh_interval_s)
         pricing = Pricing.from_config(config)
         limiter, limits_redis = _limiter(config)
@@ -179,11 +176,14 @@ class Runtime:
             payload_keys=payload_keys,
             retention=RetentionJob.from_config(engine, config),
             tracing=tracing,
+            budget_alerts=budget_alerts,
         )
 
     async def start(self) -> None:
         """Migrate, load keys, start background threads and the shared HTTP client."""
         self.migrate()
+        if self.budget_alerts is not None:
+            self.budget_alerts.start()
         self.refresher.refresh()
         self.refresher.start()
         if self.alerts is not None:
@@ -222,6 +222,8 @@ class Runtime:
     async def stop(self) -> None:
         """Flush every record (to the database, or to the spool if it is down), close clients."""
         self.refresher.stop()
+        if self.budget_alerts is not None:
+            self.budget_alerts.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self.retention is not None:
@@ -275,6 +277,20 @@ class Runtime:
         if self.models.names() and not any(self.models.available(n) for n in self.models.names()):
             problems.append("no model has an available target")
         return problems
+
+
+def _redis(config: StewardConfig) -> RedisStore | None:
+    """The shared client for breakers, health and the cache (limits have their own)."""
+    cfg = config.redis
+    return RedisStore(cfg.url, timeout_s=cfg.timeout_s, prefix=cfg.key_prefix) if cfg.url else None
+
+
+def _directory(
+    engine: Engine, keyring: KeyRing, config: StewardConfig
+) -> tuple[Directory, BudgetAlerts]:
+    """Keys and budgets in memory; budget thresholds crossed become alerts."""
+    alerts = BudgetAlerts.from_config(engine, config.alerts, config_hash=config.config_hash())
+    return Directory(engine, keyring, alerts.crossed), alerts
 
 
 def _limiter(config: StewardConfig) -> tuple[Limiter, RedisStore | None]:

@@ -245,3 +245,28 @@ def test_costs_are_scoped_to_the_callers_team(priced: tuple[Gateway, str]) -> No
         whole = org.get("/api/costs?group_by=team").json()
     assert whole["totals"]["cost_usd"] == pytest.approx(0.20)
     assert created is not None
+
+
+def test_a_soft_threshold_fires_one_alert_per_period(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    from tests.fakes.webhook_receiver import WebhookReceiver
+
+    from steward.storage.alerts import list_alerts
+
+    with WebhookReceiver() as receiver:
+        hook = f'\n[alerts]\nwebhooks = [{{url = "{receiver.url("/budget")}"}}]\n'
+        gw, _ = make_gateway(PRICED + hook)
+        tenant = make_tenant(gw, gw.admin_key(), "soft", limit_usd=1.0, thresholds=[0.1, 0.9])
+        with client(gw.url, tenant.app_key) as c:
+            for _ in range(3):  # $0.15: past 10 %, far from 90 %
+                c.chat.completions.create(model="gpt", messages=USER, max_tokens=MAX_TOKENS)
+        gw.flush()
+        for _ in range(3):  # the refresher (every 0.5 s) reads the spend and checks thresholds
+            gw.runtime.refresher.refresh()
+        receiver.wait_for(1)
+        (body,) = receiver.bodies("/budget")
+    assert body["status"] == "firing" and tenant.budget_id in body["rule"]
+    assert body["rule"].endswith("10%") and body["value"] == pytest.approx(0.15)
+    (row,) = list_alerts(gw.runtime.engine)
+    assert row.labels["budget"] == tenant.budget_id and row.state == "firing"

@@ -13,7 +13,15 @@ from steward.auth.keyring import Principal
 from steward.limits.base import Rule
 from steward.storage.budgets import BudgetRow
 
-__all__ = ["BudgetBook", "PeriodWindow", "budget_rule", "period_of"]
+__all__ = [
+    "BudgetBook",
+    "Crossing",
+    "PeriodWindow",
+    "ThresholdWatch",
+    "budget_label",
+    "budget_rule",
+    "period_of",
+]
 
 log = structlog.get_logger("steward.limits")
 
@@ -142,30 +150,47 @@ class BudgetBook:
         return self._spent.get(budget_id, 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """A budget's spend reached one of its soft thresholds in a period."""
+
+    row: BudgetRow
+    period: str
+    threshold: float
+    spent_usd: float
+    window_s: float
+    """The period's length (for a total budget, the time since the budget was created)."""
+
+
 class ThresholdWatch:
     """Raises each soft threshold once per budget period, from the spend the database reports."""
 
     def __init__(self) -> None:
         self._raised: set[tuple[str, str, float]] = set()
 
-    def check(self, book: BudgetBook, now: datetime) -> list[tuple[BudgetRow, float]]:
+    def check(self, book: BudgetBook, now: datetime) -> list[Crossing]:
         crossed = []
         for row in book.rows:
-            period = period_of(row.period, now).key
-            fraction = book.seed(row, now) / row.limit_usd if row.limit_usd > 0 else 1.0
+            window = period_of(row.period, now)
+            spent = book.seed(row, now)
+            fraction = spent / row.limit_usd if row.limit_usd > 0 else 1.0
             for threshold in row.thresholds:
-                mark = (row.id, period, threshold)
+                mark = (row.id, window.key, threshold)
                 if fraction >= threshold and mark not in self._raised:
                     self._raised.add(mark)
-                    crossed.append((row, threshold))
+                    starts = window.starts or row.created_at
+                    ends = window.ends or now
+                    crossed.append(
+                        Crossing(row, window.key, threshold, spent, (ends - starts).total_seconds())
+                    )
                     log.warning(
                         "budget.threshold_crossed",
                         budget=row.id,
                         scope=row.scope,
                         scope_id=row.scope_id,
-                        period=period,
+                        period=window.key,
                         threshold=threshold,
-                        spent_usd=round(book.seed(row, now), 6),
+                        spent_usd=round(spent, 6),
                         limit_usd=row.limit_usd,
                     )
         return crossed

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
 from steward.auth.keyring import KeyRing, Principal, Quota
-from steward.limits.budgets import BudgetBook, ThresholdWatch, period_of
+from steward.limits.budgets import BudgetBook, Crossing, ThresholdWatch, period_of
 from steward.storage import budgets, keys, teams
 from steward.storage.database import transaction
 from steward.storage.keys import ApiKeyRow
@@ -67,18 +67,26 @@ def principal_of(
 class Directory:
     """The in-memory key ring and budget book, reloaded whole by the refresher thread."""
 
-    def __init__(self, engine: Engine, keyring: KeyRing) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keyring: KeyRing,
+        on_crossed: Callable[[list[Crossing]], None] | None = None,
+    ) -> None:
         self._engine = engine
         self.keyring = keyring
         self.budgets = BudgetBook.empty()
         self._watch = ThresholdWatch()
+        self._on_crossed = on_crossed
 
     def reload(self) -> None:
         now = datetime.now(UTC)
         data = load_directory(self._engine, now)
         self.keyring.replace(data.principals)
         self.budgets = data.budgets
-        self._watch.check(data.budgets, now)
+        crossed = self._watch.check(data.budgets, now)
+        if crossed and self._on_crossed is not None:
+            self._on_crossed(crossed)
 
     def budget_book(self) -> BudgetBook:
         return self.budgets
