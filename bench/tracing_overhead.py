@@ -50,6 +50,7 @@ from opentelemetry.trace import SpanKind, set_span_in_context
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import new_event_loop
+from routing_overhead import ANSWER
 
 from steward.auth.keyring import KeyRing, Principal, hash_secret
 from steward.cache.responses import ResponseCache
@@ -79,20 +80,6 @@ from steward.storage.records import RequestRecord
 
 KEY = "sk-bench"
 TARGETS = ["up/bench-model", "up/bench-backup"]
-ANSWER: dict[str, object] = {
-    "id": "chatcmpl-bench",
-    "object": "chat.completion",
-    "created": 0,
-    "model": "bench-model",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "Hello! How can I help you today?"},
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29},
-}
 BODY = orjson.dumps(
     {
         "model": "plain",
