@@ -24,6 +24,7 @@ import asyncio
 import statistics
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,20 +87,12 @@ def chain(bench: Bench, names: list[str], limiter: Limiter) -> Next:
     stages = []
     for name in names:
         if name == "limits":
-            stages.append(
-                BUILTIN_STAGES[name](
-                    type(deps)(**{**_fields(deps), "rules": rules, "limiter": limiter})
-                )
-            )
+            stages.append(BUILTIN_STAGES[name](replace(deps, rules=rules, limiter=limiter)))
         else:
             stages.append(BUILTIN_STAGES[name](deps))
     from routing_overhead import answer
 
     return build_chain(stages, answer)
-
-
-def _fields(deps: object) -> dict[str, object]:
-    return {name: getattr(deps, name) for name in deps.__dataclass_fields__}  # type: ignore[attr-defined]
 
 
 async def measure(bench: Bench, run: Next, key: str, calls: int) -> float:

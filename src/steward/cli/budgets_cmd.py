@@ -35,15 +35,9 @@ def create(
 @app.command("list")
 def list_(config: ConfigOption = None) -> None:
     """List budgets with their spend in the current period."""
-    from datetime import UTC, datetime
-
-    from steward.limits.budgets import period_of
-    from steward.storage.budgets import period_spend
-
     with admin_session(config) as admin:
         rows = admin.list_budgets()
-        now = datetime.now(UTC)
-        spent = {r.id: period_spend(admin.engine, r, period_of(r.period, now).starts) for r in rows}
+        spent = {r.id: admin.budget_spend(r)[0] for r in rows}
     for row in rows:
         used = spent[row.id]
         typer.echo(

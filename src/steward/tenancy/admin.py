@@ -11,13 +11,14 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.engine import Connection, Engine
 
 from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from steward.limits.budgets import PeriodWindow, period_of
 from steward.storage import audit, budgets, keys, request_queries, teams
 from steward.storage.budgets import BudgetRow
 from steward.storage.database import transaction
 from steward.storage.keys import ApiKeyRow
 from steward.storage.request_queries import RequestDetail, RequestPage, RequestQuery
 from steward.storage.teams import AppRow, TeamRow
-from steward.tenancy.roles import PERSON_ROLES, ROLES, Actor, Permission, may_grant, require
+from steward.tenancy.roles import PERSON_ROLES, ROLES, Actor, may_grant, require
 
 __all__ = ["Admin", "public"]
 
@@ -349,13 +350,16 @@ class Admin:
         found = request_queries.get_request(self.engine, request_id)
         return self._visible("request", request_id, found, lambda d: d.record.team_id)
 
+    def budget_spend(self, row: BudgetRow) -> tuple[float, PeriodWindow]:
+        """What the database has recorded against `row` in its current period, and the period."""
+        require(self.actor, "budgets:read")
+        window = period_of(row.period, datetime.now(UTC))
+        return budgets.period_spend(self.engine, row, window.starts), window
+
     def cost_scope(self) -> str | None:
         """The team whose costs this actor may read (None: the whole organisation)."""
         require(self.actor, "costs:read")
         return self._scope()
-
-    def allowed(self, permission: Permission) -> None:
-        require(self.actor, permission)
 
 
 def _active_keys(connection: Connection, team_id: str) -> list[ApiKeyRow]:

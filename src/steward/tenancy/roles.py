@@ -14,7 +14,6 @@ from steward.auth.keyring import Principal
 from steward.errors import PermissionDeniedError
 
 __all__ = [
-    "CLI_ACTOR",
     "PERSON_ROLES",
     "ROLES",
     "Actor",
@@ -90,9 +89,6 @@ class Actor:
     def sees(self, team_id: str | None) -> bool:
         """Whether this actor may see a resource of `team_id` (None: organisation-wide)."""
         return self.org_wide or (team_id is not None and team_id == self.team_id)
-
-
-CLI_ACTOR = Actor(id="cli", name="steward CLI", role="admin", team_id=None)
 
 
 def actor_for(principal: Principal) -> Actor:

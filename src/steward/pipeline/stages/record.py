@@ -58,7 +58,8 @@ class RecordStage:
                 result.observe(chunks.append)
             result.on_close(lambda stream, error: self._stream_closed(ctx, stream, error, chunks))
         elif isinstance(result, Completion):
-            ctx.usage = usage_from_openai(result.body.get("usage"))
+            if ctx.usage is None:  # the limits stage may have read it already
+                ctx.usage = usage_from_openai(result.body.get("usage"))
             self._submit(ctx, None, response=result.body)
         else:
             self._submit(ctx, None)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from steward.errors import InvalidRequestError
-from steward.limits.budgets import period_of
 from steward.server.admin import bodies
 from steward.server.admin.requests import LIST_PARAMETERS, request_detail_view, request_list_view
 from steward.storage import budgets as budget_store
@@ -81,8 +79,7 @@ def _rotate(admin: Admin, call: Call) -> object:
 
 
 def _budget_status(admin: Admin, row: budget_store.BudgetRow) -> dict[str, Any]:
-    window = period_of(row.period, datetime.now(UTC))
-    spent = budget_store.period_spend(admin.engine, row, window.starts)
+    spent, window = admin.budget_spend(row)
     return {
         **public(row),
         "spent_usd": round(spent, 6),
