@@ -28,8 +28,15 @@ __all__ = [
     "audit_head",
     "audit_log",
     "budgets",
+    "dataset_items",
+    "dataset_versions",
+    "eval_gates",
+    "eval_results",
+    "eval_runs",
     "metadata",
     "payloads",
+    "prompt_labels",
+    "prompt_versions",
     "requests",
     "teams",
 ]
@@ -171,6 +178,8 @@ requests = Table(
     Column("cost_usd", Float, nullable=True),
     Column("user", String(200), nullable=True, index=True),
     Column("trace_id", String(32), nullable=True),
+    Column("prompt_name", String(200), nullable=True, index=True),
+    Column("prompt_version", Integer, nullable=True),
 )
 
 payloads = Table(
@@ -199,4 +208,96 @@ alerts = Table(
     Column("threshold", Float, nullable=True),
     Column("message", Text, nullable=False),
     Column("labels", Text, nullable=True),
+)
+
+# A prompt version's body is its whole definition as JSON (template messages, variables schema,
+# model, parameters, output schema); versions are never updated, labels point at them.
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+)
+
+prompt_labels = Table(
+    "prompt_labels",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("label", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("item_count", Integer, nullable=False),
+)
+
+# An item's body is JSON: {"input": {...variables} | "messages": [...], "expected": ..., "tags": [...]}.
+dataset_items = Table(
+    "dataset_items",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("position", Integer, nullable=False),
+    Column("item_id", String(200), primary_key=True),
+    Column("body", Text, nullable=False),
+)
+
+eval_runs = Table(
+    "eval_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("dataset", String(200), nullable=False),
+    Column("dataset_version", Integer, nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("prompt_name", String(200), nullable=True),
+    Column("prompt_version", Integer, nullable=True),
+    Column("repeats", Integer, nullable=False),
+    Column("spec", Text, nullable=False),  # JSON: scorers, concurrency, parameters
+    Column("status", String(16), nullable=False),  # running, finished or failed
+)
+
+eval_results = Table(
+    "eval_results",
+    metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("item_id", String(200), primary_key=True),
+    Column("repeat", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("output", Text, nullable=True),
+    Column("scores", Text, nullable=False),  # JSON: {scorer: {"value": v, "passed": p}}
+    Column("latency_ms", Float, nullable=False),
+    Column("cost_usd", Float, nullable=True),
+    Column("input_tokens", Integer, nullable=True),
+    Column("output_tokens", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("request_id", String(40), nullable=True),
+)
+
+eval_gates = Table(
+    "eval_gates",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("prompt_name", String(200), nullable=True, index=True),
+    Column("baseline_run", String(40), nullable=False),
+    Column("candidate_run", String(40), nullable=False),
+    Column("candidate_version", Integer, nullable=True),
+    Column("verdict", String(32), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("summary", Text, nullable=False),
 )
