@@ -26,6 +26,7 @@ _KEPT_HEADERS = (
     "x-steward-cache-similarity",
     "x-steward-prompt",
     "x-steward-confidence",
+    "x-steward-cost-usd",
 )
 
 
@@ -71,6 +72,15 @@ class Reply:
     @property
     def request_id(self) -> str | None:
         return self.headers.get("x-request-id")
+
+    @property
+    def cost_usd(self) -> float | None:
+        """The call's cost as the gateway priced it (`x-steward-cost-usd`), when it says."""
+        value = self.headers.get("x-steward-cost-usd")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
 
     @property
     def target(self) -> str | None:
