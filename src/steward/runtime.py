@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from steward.pipeline.registry import StageDeps, build_pipeline
 from steward.pipeline.result import Result
 from steward.pipeline.stage import Next
 from steward.pipeline.stages.limits import Settlements
+from steward.prompts.book import PromptBook
 from steward.providers.anthropic import AnthropicProvider
 from steward.providers.base import Provider
 from steward.providers.http import HTTPClient, Timeouts
@@ -73,6 +74,7 @@ class Runtime:
     keyring: KeyRing
     refresher: Refresher
     directory: Directory
+    prompts: PromptBook
     writer: RecordWriter
     chain: Next
     config_hash: str
@@ -114,7 +116,8 @@ class Runtime:
         models = ModelTable(routes, providers)
         keyring = KeyRing()
         directory, budget_alerts = _directory(engine, keyring, config)
-        refresher = Refresher(directory.reload, config.auth.refresh_interval_s)
+        prompts = PromptBook(engine)
+        refresher = Refresher(_reloading(directory, prompts), config.auth.refresh_interval_s)
         pricing = Pricing.from_config(config)
         limiter, limits_redis = _limiter(config)
         settlements = Settlements()
@@ -146,6 +149,7 @@ class Runtime:
             rules=RuleBook(config, models, pricing, directory.budget_book),
             limiter=limiter,
             settlements=settlements,
+            prompts=prompts,
             tracing=tracing,
         )
         chain = build_pipeline(config.pipeline.stages, deps, ProviderCall(models))
@@ -158,6 +162,7 @@ class Runtime:
             keyring=keyring,
             refresher=refresher,
             directory=directory,
+            prompts=prompts,
             writer=writer,
             chain=chain,
             config_hash=config.config_hash(),
@@ -283,6 +288,16 @@ def _redis(config: StewardConfig) -> RedisStore | None:
     """The shared client for breakers, health and the cache (limits have their own)."""
     cfg = config.redis
     return RedisStore(cfg.url, timeout_s=cfg.timeout_s, prefix=cfg.key_prefix) if cfg.url else None
+
+
+def _reloading(directory: Directory, prompts: PromptBook) -> Callable[[], None]:
+    """What the refresher reloads: keys and budgets, then prompt versions and labels."""
+
+    def reload() -> None:
+        directory.reload()
+        prompts.reload()
+
+    return reload
 
 
 def _directory(

@@ -97,3 +97,25 @@ def open_engine(option: Path | None) -> Engine:
     )
     database.upgrade(engine)
     return engine
+
+
+def cli_actor() -> tuple[str, str]:
+    """(actor id, display name) the audit log records for a change made from the CLI."""
+    user = os.environ.get("USER") or _login()
+    return f"cli:{user}", f"steward CLI ({user})"
+
+
+@contextmanager
+def database_session(option: Path | None) -> Iterator[Engine]:
+    """An engine on the configured, migrated database; Steward errors print and exit 1."""
+    from steward.errors import StewardError
+
+    engine = None
+    try:
+        engine = open_engine(option)
+        yield engine
+    except StewardError as exc:
+        fail(exc.message)
+    finally:
+        if engine is not None:
+            engine.dispose()

@@ -12,7 +12,7 @@ from steward.config.alerts import AlertsConfig
 from steward.config.section import Section
 from steward.config.tracing import TracingConfig
 
-DEFAULT_STAGES = ("record", "trace", "auth", "parse", "limits", "cache", "route")
+DEFAULT_STAGES = ("record", "trace", "auth", "prompt", "parse", "limits", "cache", "route")
 KNOWN_STAGES = frozenset(DEFAULT_STAGES)
 REQUIRED_STAGES = ("record", "parse", "route")
 
@@ -63,6 +63,9 @@ class PipelineConfig(Section):
         if "trace" in stages and stages.index("trace") != 1:
             # Every other stage's span is a child of the request span the trace stage opens.
             raise ValueError('"trace" must come right after "record"')
+        if "prompt" in stages and stages.index("prompt") > stages.index("parse"):
+            # The prompt stage rewrites the body that parse validates.
+            raise ValueError('"prompt" must come before "parse"')
         if "cache" in stages and stages.index("cache") < stages.index("parse"):
             raise ValueError('"cache" must come after "parse"')
         if "cache" in stages and "auth" in stages and stages.index("cache") < stages.index("auth"):

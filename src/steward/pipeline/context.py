@@ -46,6 +46,9 @@ class CallContext:
     cost_usd: float | None = None
     trace_id: str | None = None
     """The W3C trace id (32 hex digits) this call belongs to, set by the trace stage."""
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+    """The prompt version a `prompt:` model resolved to, set by the prompt stage."""
 
     @property
     def operation(self) -> Operation:

@@ -18,9 +18,11 @@ from steward.pipeline.stages.auth import AuthStage
 from steward.pipeline.stages.cache import CacheStage
 from steward.pipeline.stages.limits import LimitsStage, Settlements
 from steward.pipeline.stages.parse import ParseStage
+from steward.pipeline.stages.prompt import PromptStage
 from steward.pipeline.stages.record import RecordSink, RecordStage
 from steward.pipeline.stages.route import RouteStage
 from steward.pipeline.stages.trace import TraceStage
+from steward.prompts.book import PromptBook
 from steward.routing.loop import FallbackLoop
 from steward.routing.targets import ModelTable
 from steward.wire.openai import TokenUsage
@@ -40,6 +42,7 @@ class StageDeps:
     rules: RuleBook
     limiter: Limiter
     settlements: Settlements
+    prompts: PromptBook = field(default_factory=PromptBook)
     tracing: Tracing = field(default_factory=Tracing.disabled)
 
 
@@ -51,6 +54,7 @@ BUILTIN_STAGES: Mapping[str, StageFactory] = {
     ),
     "trace": lambda d: TraceStage(d.tracing, d.pricing),
     "auth": lambda d: AuthStage(d.keyring, required=d.config.auth.required),
+    "prompt": lambda d: PromptStage(d.prompts, max_body_bytes=d.config.server.max_body_bytes),
     "parse": lambda d: ParseStage(max_body_bytes=d.config.server.max_body_bytes),
     "limits": lambda d: LimitsStage(d.rules, d.limiter, d.pricing, d.settlements),
     "cache": lambda d: CacheStage(d.cache, _first_target_price(d)),

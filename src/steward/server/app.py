@@ -18,6 +18,7 @@ from steward.server.admin.routes import admin_routes
 from steward.server.asgi import CALL_PATHS, CallHandler, GatewayApp
 from steward.server.errors import error_response, unhandled
 from steward.server.metrics import metrics_routes
+from steward.server.prompts import prompt_routes
 
 
 def create_app(runtime: Runtime) -> GatewayApp:
@@ -34,6 +35,7 @@ def create_app(runtime: Runtime) -> GatewayApp:
         routes=[
             *(Route(path, calls, methods=["POST"]) for path in CALL_PATHS),
             Route("/v1/models", routes.list_models, methods=["GET"]),
+            *prompt_routes(),
             Route("/api/cache/stats", routes.cache_stats, methods=["GET"]),
             Route("/api/health/targets", routes.target_health, methods=["GET"]),
             *admin_routes(),

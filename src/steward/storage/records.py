@@ -39,6 +39,9 @@ class RequestRecord:
     """The end user, from the request's `user` field or the `x-steward-user` header."""
     trace_id: str | None = None
     """The W3C trace id of the call (the caller's `traceparent`, or one Steward started)."""
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+    """The prompt version that served the call, for `prompt:` models."""
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -110,6 +110,8 @@ class RecordStage:
             cost_usd=settle_cost(ctx, self._pricing),
             user=None if policy == "none" else end_user(ctx),
             trace_id=ctx.trace_id,
+            prompt_name=ctx.prompt_name,
+            prompt_version=ctx.prompt_version,
         )
         if policy != "redacted" and policy != "full":
             self._sink.submit(record)

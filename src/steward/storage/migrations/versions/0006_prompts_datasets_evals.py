@@ -24,6 +24,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("prompt_name", sa.String(200), nullable=True))
         batch.add_column(sa.Column("prompt_version", sa.Integer(), nullable=True))
     op.create_index("ix_requests_prompt_name", "requests", ["prompt_name"])
+    _prompts_and_datasets()
+    _evals()
+
+
+def _prompts_and_datasets() -> None:
     op.create_table(
         "prompt_versions",
         sa.Column("name", sa.String(200), nullable=False),
@@ -62,6 +67,9 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("name", "version", "item_id", name="pk_dataset_items"),
     )
+
+
+def _evals() -> None:
     op.create_table(
         "eval_runs",
         sa.Column("id", sa.String(40), nullable=False),
