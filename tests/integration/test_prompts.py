@@ -8,6 +8,7 @@ import openai
 import pytest
 from tests.fakes import FakeProvider
 from tests.integration.records import record_for
+from tests.integration.tenancy import api
 from tests.servers import Gateway
 
 from steward.client import PromptClient
@@ -107,6 +108,12 @@ def test_labels_pick_versions_and_reach_the_gateway(gateway: tuple[Gateway, str]
         registry(gw).label("greet", "production", 1, force=True)
         gw.runtime.refresher.refresh()
         assert answer("prompt:greet") == "echo: Hello, Bo!"
+    gw.flush()
+    with api(gw, gw.admin_key()) as admin:
+        rows = admin.get("/api/requests?prompt=greet&prompt_version=1").json()["data"]
+        everything = admin.get("/api/requests?prompt=greet").json()["data"]
+    assert len(rows) == 2 and {r["prompt_version"] for r in rows} == {1}
+    assert len(everything) == 4
 
 
 @pytest.mark.parametrize(

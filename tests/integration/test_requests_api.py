@@ -208,7 +208,7 @@ def test_every_person_role_may_read_and_app_keys_may_not(calls: Calls) -> None:
         ("since=last-tuesday", "since"),
         ("cache=warm", "cache"),
         ("stauts=500", "stauts"),
-        ("prompt_version=3", "prompt_version"),
+        ("prompt_version=three", "prompt_version"),
     ],
 )
 def test_bad_parameters_are_400s_that_name_them(calls: Calls, query: str, param: str) -> None:

@@ -86,8 +86,8 @@ class RequestQuery:
     """Which records, and how many: every filter given must match (None: any).
 
     `since <= created_at < until`. `status` is exact (`"502"`) or a class (`"5xx"`).
-    `after` continues from a previous page. A filter on the prompt version belongs here once
-    records carry one (see docs/operations.md, Querying requests).
+    `after` continues from a previous page. `prompt` is a prompt name and `prompt_version` one
+    of its versions (records served through `prompt:` models carry both).
     """
 
     since: datetime | None = None
@@ -100,6 +100,8 @@ class RequestQuery:
     user: str | None = None
     cache: str | None = None
     stream: bool | None = None
+    prompt_name: str | None = None
+    prompt_version: int | None = None
     limit: int = DEFAULT_LIMIT
     after: Cursor | None = None
 
@@ -186,6 +188,8 @@ def _filters(query: RequestQuery) -> list[ColumnElement[bool]]:
         (c.user, query.user),
         (c.cache, query.cache),
         (c.stream, query.stream),
+        (c.prompt_name, query.prompt_name),
+        (c.prompt_version, query.prompt_version),
     )
     where += [column == value for column, value in exact if value is not None]
     if query.status is not None:

@@ -27,12 +27,9 @@ _FILTERS = {
     "error_type": "error_type",
     "user": "user",
     "cache": "cache",
+    "prompt": "prompt_name",
 }
-LIST_PARAMETERS = ("since", "until", *_FILTERS, "stream", "limit", "cursor")
-_NOT_YET = {
-    "prompt_version": "Records do not carry a prompt version yet, so `prompt_version` cannot "
-    "filter them; leave it out.",
-}
+LIST_PARAMETERS = ("since", "until", *_FILTERS, "prompt_version", "stream", "limit", "cursor")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -55,8 +52,6 @@ def request_detail_view(admin: Admin, request_id: str) -> JSONObject:
 
 def parse_query(query: Mapping[str, str]) -> RequestQuery:
     for name in query:
-        if name in _NOT_YET:
-            raise InvalidRequestError(_NOT_YET[name], param=name)
         if name not in LIST_PARAMETERS:
             raise InvalidRequestError(
                 f"Unknown query parameter `{name}`; use any of {', '.join(LIST_PARAMETERS)}.",
@@ -70,6 +65,11 @@ def parse_query(query: Mapping[str, str]) -> RequestQuery:
         since=_instant(query.get("since"), "since"),
         until=_instant(query.get("until"), "until"),
         stream=_boolean(query.get("stream"), "stream"),
+        prompt_version=(
+            _integer(query["prompt_version"], "prompt_version", 0)
+            if query.get("prompt_version")
+            else None
+        ),
         limit=_integer(query.get("limit"), "limit", DEFAULT_LIMIT),
         after=decode_cursor(cursor) if cursor else None,
         **filters,
