@@ -45,6 +45,7 @@ def test_every_setting_is_documented() -> None:
         schema.MetricsConfig,
         schema.TracingConfig,
         schema.AlertsConfig,
+        schema.EvalsConfig,
         alert_config.AlertRuleConfig,
         alert_config.WebhookConfig,
     ]

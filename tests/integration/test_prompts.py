@@ -6,6 +6,7 @@ from __future__ import annotations
 import anthropic
 import openai
 import pytest
+from tests.conftest import GatewayFactory
 from tests.fakes import FakeProvider
 from tests.integration.records import record_for
 from tests.integration.tenancy import api
@@ -62,6 +63,7 @@ def test_prompt_model_renders_the_version_and_records_it(
     reply = raw.parse()
     assert reply.choices[0].message.content == "echo: Hello, Ada!"
     assert raw.headers["x-steward-prompt"] == "greet@1"
+    assert "x-steward-cost-usd" not in raw.headers  # gpt-test has no price
     sent = fake.requests[-1].json
     assert sent["model"] == "gpt-test"
     assert sent["temperature"] == 0.2 and sent["max_tokens"] == 50
@@ -98,6 +100,7 @@ def test_labels_pick_versions_and_reach_the_gateway(gateway: tuple[Gateway, str]
     publish(gw, greet("Howdy"), label="staging")
     variables = {"variables": {"name": "Bo"}}
     with client(gw, key) as c:
+
         def answer(model: str) -> str | None:
             reply = c.chat.completions.create(model=model, messages=[], extra_body=variables)
             return reply.choices[0].message.content
@@ -227,3 +230,16 @@ def test_sdk_fetches_renders_and_serves_stale_while_revalidating(
     assert prompts.get("greet", version=1).version == 1
     with pytest.raises(NotFoundError, match="no prompt named 'missing'"):
         prompts.get("missing")
+
+
+def test_priced_answers_say_their_cost_in_a_header(make_gateway: GatewayFactory) -> None:
+    gw, key = make_gateway('[pricing."up/gpt-test"]\ninput_per_mtok = 1e6\noutput_per_mtok = 2e6\n')
+    with client(gw, key) as c:
+        raw = c.chat.completions.with_raw_response.create(
+            model="gpt", messages=[{"role": "user", "content": "one two three"}]
+        )
+    usage = raw.parse().usage
+    assert usage is not None
+    expected = usage.prompt_tokens * 1.0 + usage.completion_tokens * 2.0
+    assert float(raw.headers["x-steward-cost-usd"]) == pytest.approx(expected)
+    assert record_for(gw, raw.headers["x-request-id"]).cost_usd == pytest.approx(expected)

@@ -9,6 +9,7 @@ import orjson
 from pydantic import Field, field_validator, model_validator
 
 from steward.config.alerts import AlertsConfig
+from steward.config.evals import EvalsConfig
 from steward.config.section import Section
 from steward.config.tracing import TracingConfig
 
@@ -302,6 +303,7 @@ class StewardConfig(Section):
     payloads: PayloadsConfig = PayloadsConfig()
     metrics: MetricsConfig = MetricsConfig()
     tracing: TracingConfig = TracingConfig()
+    evals: EvalsConfig = EvalsConfig()
     pricing: dict[str, PriceConfig] = Field(default_factory=dict)
     """Keyed by `provider/model` (one target) or by the upstream model name (any provider)."""
 

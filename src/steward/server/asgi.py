@@ -168,6 +168,8 @@ def _render(ctx: CallContext, result: Result) -> SSEResponse | JSONBytesResponse
     if isinstance(result, ChatStream):
         return SSEResponse(result, _encoder(ctx), headers)
     body = result.body
+    if ctx.cost_usd is not None:  # set by the record stage once it has the usage
+        headers["x-steward-cost-usd"] = f"{ctx.cost_usd:.8g}"
     if isinstance(result, Completion) and ctx.endpoint == "messages":
         body = chat_to_messages_response(body, model=ctx.public_model or "")
     return JSONBytesResponse(200, orjson.dumps(body), headers)
