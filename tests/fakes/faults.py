@@ -49,6 +49,7 @@ class Fault:
     content: str | None = None  # reply text instead of "echo: <last user text>"
     tool_call: bool = False  # call the first (or the forced) tool even if not asked to
     message: str | None = None  # the error message that goes with `status`
+    reply: Callable[[JsonObject], str] | None = None  # reply text computed from the request body
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,8 @@ class Call:
         return self.body.get("stream") is True
 
     def reply_text(self, user_text: str) -> str:
+        if self.fault.reply is not None:
+            return self.fault.reply(self.body)
         return self.fault.content if self.fault.content is not None else f"echo: {user_text}"
 
     def tool_to_call(

@@ -11,9 +11,12 @@ from steward.cli import (
     config_cmd,
     costs_cmd,
     data_cmd,
+    datasets_cmd,
     drift_cmd,
     init_cmd,
     keys_cmd,
+    loadtest_cmd,
+    prompts_cmd,
     serve_cmd,
     teams_cmd,
 )
@@ -29,6 +32,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("init")(init_cmd.init)
 app.command("costs")(costs_cmd.costs)
 app.command("drift")(drift_cmd.drift)
+app.command("loadtest")(loadtest_cmd.loadtest)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(teams_cmd.teams_app, name="teams")
 app.add_typer(teams_cmd.apps_app, name="apps")
@@ -38,6 +42,8 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(alerts_cmd.app, name="alerts")
 app.add_typer(config_cmd.db_app, name="db")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(datasets_cmd.app, name="datasets")
+app.add_typer(prompts_cmd.app, name="prompts")
 
 
 def main() -> None:

@@ -11,13 +11,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
+
+import orjson
 
 from steward.errors import ProviderError, UpstreamStatusError
 from steward.providers.http import HTTPClient, Timeouts
 from steward.types import JSONObject
+from steward.wire.sse import SSEDecoder
 
-__all__ = ["GatewayClient", "GatewayError", "Reply"]
+__all__ = ["GatewayClient", "GatewayError", "Reply", "StreamReply"]
 
 _KEPT_HEADERS = (
     "x-request-id",
@@ -92,6 +95,39 @@ class Reply:
         return value if isinstance(value, int) else None
 
 
+@dataclass(frozen=True, slots=True)
+class StreamReply:
+    """One streamed chat completion, read to its last event.
+
+    `ttft_ms` is the time to the first chunk that carries a choice, as the gateway's own
+    time-to-first-token metric counts it. Usage comes from the `include_usage` chunk.
+    """
+
+    text: str
+    latency_ms: float
+    ttft_ms: float | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id")
+
+    @property
+    def cost_usd(self) -> float | None:
+        """The cost header, when the gateway sent one (headers precede the stream's usage)."""
+        value = self.headers.get("x-steward-cost-usd")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def target(self) -> str | None:
+        return self.headers.get("x-steward-target")
+
+
 class GatewayClient:
     """`async with GatewayClient(base_url, api_key) as client: await client.chat({...})`.
 
@@ -102,7 +138,9 @@ class GatewayClient:
         root = base_url.rstrip("/")
         self._url = (root if root.endswith("/v1") else root + "/v1") + "/chat/completions"
         self._headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
-        self._timeouts = Timeouts(total_s=timeout_s, connect_s=min(10.0, timeout_s), idle_s=timeout_s)
+        self._timeouts = Timeouts(
+            total_s=timeout_s, connect_s=min(10.0, timeout_s), idle_s=timeout_s
+        )
         self._http = HTTPClient()
 
     async def __aenter__(self) -> GatewayClient:
@@ -140,6 +178,90 @@ class GatewayClient:
         except ProviderError as exc:
             raise GatewayError(exc.message, status=0, latency_ms=_since(started)) from None
         return Reply(body=data, latency_ms=_since(started), headers=kept)
+
+    async def chat_stream(
+        self, body: JSONObject, *, headers: Mapping[str, str] | None = None
+    ) -> StreamReply:
+        """POST a streamed chat completion (asking for usage) and read it to its end; raise
+        `GatewayError` on any failure, also on an error event mid-stream (status 0)."""
+        started = time.perf_counter()
+        request_headers = {**self._headers, **(headers or {})}
+        payload = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        reader = _StreamReader(started)
+        try:
+            async with self._http.post(
+                self._url,
+                payload,
+                headers=request_headers,
+                provider="the gateway",
+                timeouts=self._timeouts,
+                error_message=_message,
+            ) as response:
+                kept = {name: value for name in _KEPT_HEADERS if (value := response.header(name))}
+                async for data in response.iter_chunks():
+                    reader.feed(data)
+        except UpstreamStatusError as exc:
+            message = exc.message.replace("Provider the gateway", "The gateway", 1)
+            raise GatewayError(
+                message, status=exc.upstream_status, latency_ms=_since(started)
+            ) from None
+        except ProviderError as exc:
+            raise GatewayError(exc.message, status=0, latency_ms=_since(started)) from None
+        return reader.reply(kept)
+
+
+class _StreamReader:
+    """Decodes an OpenAI chat stream: text, time to the first choice, usage, error events."""
+
+    def __init__(self, started: float) -> None:
+        self._started = started
+        self._decoder = SSEDecoder()
+        self._parts: list[str] = []
+        self._ttft_ms: float | None = None
+        self._usage: dict[str, Any] = {}
+        self._done = False
+
+    def feed(self, data: bytes) -> None:
+        for event in self._decoder.feed(data):
+            if event.data == "[DONE]":
+                self._done = True
+                continue
+            try:
+                chunk = orjson.loads(event.data)
+            except ValueError:
+                self._fail("The gateway sent a stream event that is not JSON.")
+            if isinstance(chunk, dict):
+                self._take(chunk)
+
+    def _take(self, chunk: dict[str, Any]) -> None:
+        if isinstance(chunk.get("error"), dict):
+            self._fail(f"The stream broke off: {_message(chunk)}")
+        choices = chunk.get("choices")
+        if isinstance(choices, list) and choices:
+            if self._ttft_ms is None:
+                self._ttft_ms = _since(self._started)
+            delta = choices[0].get("delta") if isinstance(choices[0], dict) else None
+            content = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(content, str):
+                self._parts.append(content)
+        if isinstance(usage := chunk.get("usage"), dict):
+            self._usage = usage
+
+    def reply(self, headers: Mapping[str, str]) -> StreamReply:
+        if not self._done:
+            self._fail("The stream ended before its last event ([DONE]).")
+        prompt, completion = self._usage.get("prompt_tokens"), self._usage.get("completion_tokens")
+        return StreamReply(
+            text="".join(self._parts),
+            latency_ms=_since(self._started),
+            ttft_ms=self._ttft_ms,
+            input_tokens=prompt if isinstance(prompt, int) else None,
+            output_tokens=completion if isinstance(completion, int) else None,
+            headers=headers,
+        )
+
+    def _fail(self, message: str) -> NoReturn:
+        raise GatewayError(message, status=0, latency_ms=_since(self._started))
 
 
 def _message(body: Any) -> str:
