@@ -58,6 +58,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/routing_overhead.py
 	$(PY) bench/resilience.py
 	$(PY) bench/limits_overhead.py
+	$(PY) bench/eval_runner.py
 	$(PY) bench/metrics_overhead.py
 	$(PY) bench/tracing_overhead.py
 

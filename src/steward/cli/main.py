@@ -13,6 +13,7 @@ from steward.cli import (
     data_cmd,
     datasets_cmd,
     drift_cmd,
+    eval_cmd,
     init_cmd,
     keys_cmd,
     loadtest_cmd,
@@ -44,6 +45,7 @@ app.add_typer(config_cmd.db_app, name="db")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(datasets_cmd.app, name="datasets")
 app.add_typer(prompts_cmd.app, name="prompts")
+app.add_typer(eval_cmd.app, name="eval")
 
 
 def main() -> None:
