@@ -4,6 +4,7 @@
     ├── ConfigError                   (startup only; never reaches a client)
     ├── InvalidRequestError           400 invalid_request_error
     │   ├── RequestTooLargeError      413 invalid_request_error
+    │   ├── GuardBlockedError         400 invalid_request_error (code guard_blocked; names the guard)
     │   └── UnknownModelError         404 invalid_request_error (code model_not_found)
     ├── AuthenticationError           401 authentication_error
     ├── PermissionDeniedError         403 permission_error
@@ -36,6 +37,7 @@ __all__ = [
     "BudgetExceededError",
     "ClientDisconnectedError",
     "ConfigError",
+    "GuardBlockedError",
     "InvalidRequestError",
     "NoHealthyTargetError",
     "NotFoundError",
@@ -88,6 +90,17 @@ class InvalidRequestError(StewardError):
 
 class RequestTooLargeError(InvalidRequestError):
     status = 413
+
+
+class GuardBlockedError(InvalidRequestError):
+    """A guard refused the request or the answer. The message names the guard and what to do,
+    never the detection details an attacker could tune against."""
+
+    code = "guard_blocked"
+
+    def __init__(self, guard: str, message: str) -> None:
+        super().__init__(message, code="guard_blocked")
+        self.guard = guard
 
 
 class UnknownModelError(InvalidRequestError):

@@ -10,11 +10,25 @@ from pydantic import Field, field_validator, model_validator
 
 from steward.config.alerts import AlertsConfig
 from steward.config.evals import EvalsConfig
+from steward.config.guards import GuardsConfig
 from steward.config.section import Section
 from steward.config.tracing import TracingConfig
 
-DEFAULT_STAGES = ("record", "trace", "auth", "prompt", "parse", "limits", "cache", "route")
+DEFAULT_STAGES = (
+    "record",
+    "trace",
+    "auth",
+    "prompt",
+    "parse",
+    "guard_input",
+    "limits",
+    "cache",
+    "route",
+    "guard_output",
+)
 KNOWN_STAGES = frozenset(DEFAULT_STAGES)
+PER_ATTEMPT_STAGES = ("guard_output",)
+"""Stages after `route`: they run once per attempt, so an invalid answer can fall back."""
 REQUIRED_STAGES = ("record", "parse", "route")
 
 
@@ -59,8 +73,15 @@ class PipelineConfig(Section):
             raise ValueError(f"required stage(s) missing: {', '.join(missing)}")
         if len(set(stages)) != len(stages):
             raise ValueError("a stage is listed twice")
-        if stages[0] != "record" or stages[-1] != "route":
-            raise ValueError('"record" must come first and "route" last')
+        tail = stages[stages.index("route") + 1 :] if "route" in stages else ()
+        if stages[0] != "record" or any(s not in PER_ATTEMPT_STAGES for s in tail):
+            raise ValueError(
+                '"record" must come first and "route" last (only "guard_output" may follow it)'
+            )
+        if any(stages.index(s) < stages.index("route") for s in PER_ATTEMPT_STAGES if s in stages):
+            raise ValueError('"guard_output" must come after "route"')
+        if "guard_input" in stages and stages.index("guard_input") < stages.index("parse"):
+            raise ValueError('"guard_input" must come after "parse"')
         if "trace" in stages and stages.index("trace") != 1:
             # Every other stage's span is a child of the request span the trace stage opens.
             raise ValueError('"trace" must come right after "record"')
@@ -187,6 +208,8 @@ class ModelConfig(Section):
     (nothing), `redacted` (request and response with PII replaced), `full` (as sent)."""
     retention_days: int | None = Field(default=None, ge=1)
     """Records and payloads older than this are deleted (None: kept)."""
+    guards: GuardsConfig | None = None
+    """Input and output guards for this model's calls (None: none run)."""
 
     @field_validator("targets", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from steward.auth.keyring import Principal
 from steward.errors import StewardError
+from steward.guards.base import Decision
 from steward.routing.attempts import Attempt
 from steward.routing.targets import Target
 from steward.types import Endpoint, Operation
@@ -49,6 +50,12 @@ class CallContext:
     prompt_name: str | None = None
     prompt_version: int | None = None
     """The prompt version a `prompt:` model resolved to, set by the prompt stage."""
+    guards: list[Decision] = field(default_factory=list)
+    """Every guard decision on this call, input and output, in the order they were made."""
+    confidence: float | None = None
+    """The answer's confidence in [0, 1], set by the output guards."""
+    escalated: bool = False
+    """An escalation item was stored for human review."""
 
     @property
     def operation(self) -> Operation:

@@ -16,6 +16,8 @@ from steward.payloads.capture import PayloadCapture
 from steward.pipeline.stage import Next, Stage, build_chain
 from steward.pipeline.stages.auth import AuthStage
 from steward.pipeline.stages.cache import CacheStage
+from steward.pipeline.stages.guard_input import InputGuardStage
+from steward.pipeline.stages.guard_output import OutputGuardStage
 from steward.pipeline.stages.limits import LimitsStage, Settlements
 from steward.pipeline.stages.parse import ParseStage
 from steward.pipeline.stages.prompt import PromptStage
@@ -56,6 +58,8 @@ BUILTIN_STAGES: Mapping[str, StageFactory] = {
     "auth": lambda d: AuthStage(d.keyring, required=d.config.auth.required),
     "prompt": lambda d: PromptStage(d.prompts, max_body_bytes=d.config.server.max_body_bytes),
     "parse": lambda d: ParseStage(max_body_bytes=d.config.server.max_body_bytes),
+    "guard_input": lambda d: InputGuardStage(d.config),
+    "guard_output": lambda d: OutputGuardStage(d.config),
     "limits": lambda d: LimitsStage(d.rules, d.limiter, d.pricing, d.settlements),
     "cache": lambda d: CacheStage(d.cache, _first_target_price(d)),
     "route": lambda d: RouteStage(d.models, d.routing),

@@ -42,6 +42,10 @@ class RequestRecord:
     prompt_name: str | None = None
     prompt_version: int | None = None
     """The prompt version that served the call, for `prompt:` models."""
+    guards: str | None = None
+    """JSON list of guard decisions: guard, action, score, latency_ms, detail."""
+    confidence: float | None = None
+    escalated: bool | None = None
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

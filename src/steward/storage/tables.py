@@ -30,6 +30,7 @@ __all__ = [
     "budgets",
     "dataset_items",
     "dataset_versions",
+    "escalations",
     "eval_gates",
     "eval_results",
     "eval_runs",
@@ -180,6 +181,9 @@ requests = Table(
     Column("trace_id", String(32), nullable=True),
     Column("prompt_name", String(200), nullable=True, index=True),
     Column("prompt_version", Integer, nullable=True),
+    Column("guards", Text, nullable=True),
+    Column("confidence", Float, nullable=True),
+    Column("escalated", Boolean, nullable=True),
 )
 
 payloads = Table(
@@ -300,4 +304,21 @@ eval_gates = Table(
     Column("verdict", String(32), nullable=False),
     Column("passed", Boolean, nullable=False),
     Column("summary", Text, nullable=False),
+)
+
+# A call the output guards could not vouch for, kept whole for a person to review.
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("request_id", String(40), nullable=False, index=True),
+    Column("public_model", String(200), nullable=True),
+    Column("team_id", String(32), nullable=True, index=True),
+    Column("reason", String(64), nullable=False),  # low_confidence, guard, invalid_output
+    Column("confidence", Float, nullable=True),
+    Column("status", String(16), nullable=False),  # open or resolved
+    Column("key_id", String(64), nullable=True),  # the payload encryption key; None: plaintext
+    Column("nonce", LargeBinary, nullable=True),
+    Column("context", LargeBinary, nullable=False),  # request, response, scores, decisions
 )

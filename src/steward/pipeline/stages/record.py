@@ -11,6 +11,7 @@ from typing import Protocol
 
 from steward.costs import Pricing
 from steward.errors import ClientDisconnectedError, StewardError
+from steward.guards.base import decisions_json
 from steward.payloads.capture import PayloadCapture, PayloadDraft
 from steward.pipeline.context import CallContext
 from steward.pipeline.costing import settle_cost
@@ -112,6 +113,9 @@ class RecordStage:
             trace_id=ctx.trace_id,
             prompt_name=ctx.prompt_name,
             prompt_version=ctx.prompt_version,
+            guards=decisions_json(ctx.guards) if ctx.guards else None,
+            confidence=ctx.confidence,
+            escalated=ctx.escalated or None,
         )
         if policy != "redacted" and policy != "full":
             self._sink.submit(record)
