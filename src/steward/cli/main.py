@@ -18,6 +18,7 @@ from steward.cli import (
     keys_cmd,
     loadtest_cmd,
     prompts_cmd,
+    redteam_cmd,
     serve_cmd,
     teams_cmd,
 )
@@ -34,6 +35,7 @@ app.command("init")(init_cmd.init)
 app.command("costs")(costs_cmd.costs)
 app.command("drift")(drift_cmd.drift)
 app.command("loadtest")(loadtest_cmd.loadtest)
+app.command("redteam")(redteam_cmd.redteam)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(teams_cmd.teams_app, name="teams")
 app.add_typer(teams_cmd.apps_app, name="apps")
