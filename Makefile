@@ -1,5 +1,8 @@
 # One target per habit; CI runs the same ones.
 VENV ?= .venv
+# The newest supported Python found: 3.12 first (spaCy's bundled English model, which the PII
+# guard needs, is packaged for 3.12 and newer), then 3.13, then python3.
+PYTHON ?= $(firstword $(foreach c,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3,$(shell $(c) -c 'import sys' >/dev/null 2>&1 && echo $(c))))
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
@@ -23,7 +26,7 @@ run: $(STAMP)
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	@ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
 	  echo "building llama-cpp-python $(LLAMA_VERSION) once for this machine (about 10 minutes)"; \

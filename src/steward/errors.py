@@ -19,6 +19,8 @@
     │   ├── UpstreamTimeoutError      504 timeout_error
     │   ├── UpstreamConnectionError   502 upstream_connection_error
     │   ├── UpstreamProtocolError     502 upstream_error (malformed body or stream)
+    │   ├── OutputGuardError          502 output_guard_error (code output_invalid; the answer failed
+    │   │                             an output guard; the fallback loop tries the next target)
     │   └── AllTargetsFailedError     502, 504 or 429 all_targets_failed (every attempt listed)
     ├── NoHealthyTargetError          503 service_unavailable
     └── OverloadedError               503 overloaded_error (local model queue full)
@@ -41,6 +43,7 @@ __all__ = [
     "InvalidRequestError",
     "NoHealthyTargetError",
     "NotFoundError",
+    "OutputGuardError",
     "OverloadedError",
     "PayloadKeyError",
     "PermissionDeniedError",
@@ -204,6 +207,18 @@ class UpstreamConnectionError(ProviderError):
 
 class UpstreamProtocolError(ProviderError):
     error_type = "upstream_error"
+
+
+class OutputGuardError(ProviderError):
+    """The target's answer failed an output guard (its JSON Schema, after repair and re-asks).
+    The target is up, so the fallback loop moves to the next target without retrying it."""
+
+    error_type = "output_guard_error"
+    code = "output_invalid"
+
+    def __init__(self, guard: str, message: str) -> None:
+        super().__init__(message, code="output_invalid")
+        self.guard = guard
 
 
 class AllTargetsFailedError(ProviderError):

@@ -25,6 +25,7 @@ from steward.config.schema import (
 from steward.config.secrets import resolve_secret
 from steward.costs import Pricing
 from steward.errors import StorageError
+from steward.guards.output.escalation_writer import EscalationWriter, escalation_writer
 from steward.limits import FailoverLimiter, MemoryLimiter, RedisLimiter
 from steward.limits.base import Limiter
 from steward.limits.rules import RuleBook
@@ -97,6 +98,8 @@ class Runtime:
     """None when `[payloads] encryption_keys` is empty."""
     retention: RetentionJob | None = None
     """None when no model sets `retention_days`."""
+    escalations: EscalationWriter | None = None
+    """None when no model's output guards can escalate."""
     started: bool = field(default=False)
     migrated: bool = field(default=False)
 
@@ -121,15 +124,7 @@ class Runtime:
         pricing = Pricing.from_config(config)
         limiter, limits_redis = _limiter(config)
         settlements = Settlements()
-        payload_keys = PayloadKeyring.from_config(config.payloads)  # ConfigError if unusable
-        writer = RecordWriter(
-            engine,
-            spool_dir=_resolve(loaded.base_dir, config.storage.spool_dir),
-            batch_size=config.storage.batch_size,
-            flush_interval_s=config.storage.flush_interval_s,
-            retry_interval_s=config.storage.retry_interval_s,
-            sealer=Sealer(payload_keys, PatternRedactor()),
-        )
+        payload_keys, writer, escalations = _writers(loaded, engine)
         cache = ResponseCache(config.cache, config.models, redis)
         breakers = Breakers(config.breaker, shared=redis)
         health = TargetHealth(window_s=config.breaker.window_s, shared=redis)
@@ -151,6 +146,8 @@ class Runtime:
             settlements=settlements,
             prompts=prompts,
             tracing=tracing,
+            base_dir=loaded.base_dir,
+            escalations=escalations,
         )
         chain = build_pipeline(config.pipeline.stages, deps, ProviderCall(models))
         return cls(
@@ -182,6 +179,7 @@ class Runtime:
             retention=RetentionJob.from_config(engine, config),
             tracing=tracing,
             budget_alerts=budget_alerts,
+            escalations=escalations,
         )
 
     async def start(self) -> None:
@@ -194,6 +192,8 @@ class Runtime:
         if self.alerts is not None:
             self.alerts.start()
         self.writer.start()
+        if self.escalations is not None:
+            self.escalations.start()
         if self.retention is not None:
             self.retention.start()
         self.cache.start()
@@ -237,6 +237,8 @@ class Runtime:
         if isinstance(self.limiter, FailoverLimiter):
             await self.limiter.flush()
         self.writer.stop(timeout_s=self.config.server.shutdown_timeout_s)
+        if self.escalations is not None:
+            self.escalations.stop(timeout_s=self.config.server.shutdown_timeout_s)
         await asyncio.to_thread(self.tracing.shutdown)
         await self.http.aclose()
         await self.breakers.stop()
@@ -288,6 +290,25 @@ def _redis(config: StewardConfig) -> RedisStore | None:
     """The shared client for breakers, health and the cache (limits have their own)."""
     cfg = config.redis
     return RedisStore(cfg.url, timeout_s=cfg.timeout_s, prefix=cfg.key_prefix) if cfg.url else None
+
+
+def _writers(
+    loaded: LoadedConfig, engine: Engine
+) -> tuple[PayloadKeyring | None, RecordWriter, EscalationWriter | None]:
+    """The payload keys, and the background writers that seal with them: records (and their
+    payloads), and escalations when some model can escalate. ConfigError if keys are unusable."""
+    config = loaded.config
+    payload_keys = PayloadKeyring.from_config(config.payloads)
+    spool_dir = _resolve(loaded.base_dir, config.storage.spool_dir)
+    writer = RecordWriter(
+        engine,
+        spool_dir=spool_dir,
+        batch_size=config.storage.batch_size,
+        flush_interval_s=config.storage.flush_interval_s,
+        retry_interval_s=config.storage.retry_interval_s,
+        sealer=Sealer(payload_keys, PatternRedactor()),
+    )
+    return payload_keys, writer, escalation_writer(config, engine, payload_keys, spool_dir)
 
 
 def _reloading(directory: Directory, prompts: PromptBook) -> Callable[[], None]:

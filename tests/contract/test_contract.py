@@ -12,7 +12,7 @@ import steward
 import steward.errors
 from steward.cli.main import app
 from steward.config import alerts as alert_config
-from steward.config import schema
+from steward.config import guards_output, schema
 from steward.pipeline.registry import BUILTIN_STAGES
 
 ROOT = Path(__file__).parents[2]
@@ -48,8 +48,12 @@ def test_every_setting_is_documented() -> None:
         schema.EvalsConfig,
         alert_config.AlertRuleConfig,
         alert_config.WebhookConfig,
+        guards_output.OutputGuardsConfig,
+        guards_output.ConfidenceConfig,
     ]
-    fields = {name for model in sections for name in model.model_fields} - {"type"}
+    fields = {
+        field.alias or name for model in sections for name, field in model.model_fields.items()
+    } - {"type"}
     missing = fields - documented_keys()
     assert not missing, f"settings missing from docs/configuration.md: {sorted(missing)}"
     top = set(schema.StewardConfig.model_fields)

@@ -88,7 +88,7 @@ def test_unknown_model_lists_the_valid_names(provider: LocalProvider) -> None:
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"logprobs": True}, "logprobs"),
+        ({"logprobs": True, "stream": True}, "logprobs"),
         ({"n": 2}, "n"),
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
         ({"response_format": {"type": "json_schema", "json_schema": {}}}, "response_format"),

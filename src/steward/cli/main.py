@@ -13,6 +13,7 @@ from steward.cli import (
     data_cmd,
     datasets_cmd,
     drift_cmd,
+    escalations_cmd,
     eval_cmd,
     init_cmd,
     keys_cmd,
@@ -48,6 +49,7 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(datasets_cmd.app, name="datasets")
 app.add_typer(prompts_cmd.app, name="prompts")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(escalations_cmd.app, name="escalations")
 
 
 def main() -> None:

@@ -77,6 +77,10 @@ class InputVerdict:
 
     decision: Decision
     replacements: dict[int, str] | None = None
+    pseudonyms: dict[str, str] | None = None
+    """For `pseudonymise`: placeholder (`<PERSON_1>`) to the real value, restored in the answer."""
+    message: str | None = None
+    """For `block`: what the caller is told (names the guard and what to fix, nothing more)."""
 
 
 class InputGuard(Protocol):

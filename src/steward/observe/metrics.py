@@ -29,6 +29,7 @@ from steward.payloads.capture import PayloadDraft
 from steward.storage.records import RequestRecord
 
 __all__ = [
+    "CONFIDENCE_BUCKETS",
     "CONTENT_TYPE",
     "LATENCY_BUCKETS_S",
     "NONE",
@@ -47,6 +48,8 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0
 """Whole requests: from a cache hit (milliseconds) to a long generation (minutes)."""
 TTFT_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 """Time to first token of a stream: finer below a second, where interactive use lives."""
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+"""The output guards' confidence score, in [0, 1]."""
 
 NONE = "none"
 UNKNOWN = "unknown"
@@ -141,6 +144,7 @@ class Metrics(Collector):
             "Response cache outcomes of models with a cache: hit, semantic, miss, bypass, skip.",
             ("model", "outcome"),
         )
+        self._confidence, self._escalations = _output_guard_families()
         self._families = (
             self._requests,
             self._errors,
@@ -154,6 +158,8 @@ class Metrics(Collector):
             self._fallbacks,
             self._refusals,
             self._cache,
+            self._confidence,
+            self._escalations,
         )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -209,6 +215,10 @@ class Metrics(Collector):
                 series.refusal.value += 1
         if series.cache is not None:
             series.cache.value += 1
+        if record.confidence is not None:  # only models with output guards
+            self._confidence.child(key[0]).observe(record.confidence)
+            if record.escalated:
+                self._escalations.child(key[0]).value += 1
 
     def _bind(self, key: _Key) -> _Series:
         model, endpoint, status, stream, cache, target, team, error_type = key
@@ -235,6 +245,20 @@ class Metrics(Collector):
             refusal=refusal,
             cache=self._cache.child(model, cache) if cache else None,
         )
+
+
+def _output_guard_families() -> tuple[HistogramFamily, CounterFamily]:
+    """Per model: the confidence of answers the output guards scored, and escalations."""
+    confidence = HistogramFamily(
+        "steward_output_confidence",
+        "Confidence of answers scored by output guards.",
+        ("model",),
+        CONFIDENCE_BUCKETS,
+    )
+    escalations = CounterFamily(
+        "steward_escalations", "Calls escalated for human review.", ("model",)
+    )
+    return confidence, escalations
 
 
 class MeteredSink:

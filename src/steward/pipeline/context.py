@@ -56,6 +56,9 @@ class CallContext:
     """The answer's confidence in [0, 1], set by the output guards."""
     escalated: bool = False
     """An escalation item was stored for human review."""
+    pseudonyms: dict[str, str] = field(default_factory=dict)
+    """Placeholders the PII guard put in the request (`<PERSON_1>`) and the values they stand
+    for; the answer gets the real values back."""
 
     @property
     def operation(self) -> Operation:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from steward.auth.keyring import KeyRing
 from steward.cache.responses import ResponseCache
@@ -17,7 +18,7 @@ from steward.pipeline.stage import Next, Stage, build_chain
 from steward.pipeline.stages.auth import AuthStage
 from steward.pipeline.stages.cache import CacheStage
 from steward.pipeline.stages.guard_input import InputGuardStage
-from steward.pipeline.stages.guard_output import OutputGuardStage
+from steward.pipeline.stages.guard_output import EscalationSink, OutputGuardStage
 from steward.pipeline.stages.limits import LimitsStage, Settlements
 from steward.pipeline.stages.parse import ParseStage
 from steward.pipeline.stages.prompt import PromptStage
@@ -46,6 +47,9 @@ class StageDeps:
     settlements: Settlements
     prompts: PromptBook = field(default_factory=PromptBook)
     tracing: Tracing = field(default_factory=Tracing.disabled)
+    base_dir: Path | None = None
+    """The config file's directory; relative paths in config are relative to it."""
+    escalations: EscalationSink | None = None
 
 
 StageFactory = Callable[[StageDeps], Stage]
@@ -59,7 +63,9 @@ BUILTIN_STAGES: Mapping[str, StageFactory] = {
     "prompt": lambda d: PromptStage(d.prompts, max_body_bytes=d.config.server.max_body_bytes),
     "parse": lambda d: ParseStage(max_body_bytes=d.config.server.max_body_bytes),
     "guard_input": lambda d: InputGuardStage(d.config),
-    "guard_output": lambda d: OutputGuardStage(d.config),
+    "guard_output": lambda d: OutputGuardStage(
+        d.config, base_dir=d.base_dir, escalations=d.escalations
+    ),
     "limits": lambda d: LimitsStage(d.rules, d.limiter, d.pricing, d.settlements),
     "cache": lambda d: CacheStage(d.cache, _first_target_price(d)),
     "route": lambda d: RouteStage(d.models, d.routing),

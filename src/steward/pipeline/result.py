@@ -24,6 +24,7 @@ class Embeddings:
 
 Finaliser = Callable[["ChatStream", BaseException | None], Awaitable[None]]
 Observer = Callable[[JSONObject], None]
+Rewriter = Callable[[JSONObject], JSONObject]
 
 
 class ChatStream:
@@ -42,6 +43,7 @@ class ChatStream:
         "_first",
         "_observers",
         "_rest",
+        "_rewrites",
         "error",
         "first_chunk_at",
         "usage",
@@ -52,6 +54,7 @@ class ChatStream:
         self._rest = rest
         self._finalisers: list[Finaliser] = []
         self._observers: list[Observer] = []
+        self._rewrites: list[Rewriter] = []
         self._closed = False
         self.usage: TokenUsage | None = usage_from_openai(first.get("usage"))
         self.first_chunk_at = time.perf_counter()
@@ -63,6 +66,11 @@ class ChatStream:
     def observe(self, observer: Observer) -> None:
         self._observers.append(observer)
 
+    def rewrite(self, rewriter: Rewriter) -> None:
+        """Change each chunk on its way to the client, after every observer has seen it as
+        the provider sent it (the PII guard puts real values back this way)."""
+        self._rewrites.append(rewriter)
+
     def __aiter__(self) -> AsyncIterator[JSONObject]:
         return self._iterate()
 
@@ -72,7 +80,10 @@ class ChatStream:
             first, self._first = self._first, None
             for observe in observers:
                 observe(first)
+            for rewriter in self._rewrites:
+                first = rewriter(first)
             yield first
+        rewrites = self._rewrites
         async for chunk in self._rest:
             usage = chunk.get("usage")
             if usage:
@@ -80,6 +91,9 @@ class ChatStream:
             if observers:
                 for observe in observers:
                     observe(chunk)
+            if rewrites:
+                for rewriter in rewrites:
+                    chunk = rewriter(chunk)
             yield chunk
 
     async def aclose(self, error: BaseException | None = None) -> None:

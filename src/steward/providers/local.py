@@ -128,6 +128,7 @@ class LocalProvider:
             messages=_llama_messages(request.messages),
             max_tokens=request.output_limit(),
             options=_sampling_options(request),
+            logprobs=bool(request.logprobs),
         )
 
 
@@ -194,9 +195,9 @@ def _sampling_options(request: ChatRequest) -> dict[str, Any]:
 def _refuse_unsupported(request: ChatRequest) -> None:
     if request.n is not None and request.n > 1:
         raise InvalidRequestError("The local model returns one choice; set n to 1.", param="n")
-    if request.logprobs:
+    if request.logprobs and request.stream:
         raise InvalidRequestError(
-            "The local model does not return logprobs; drop logprobs or route elsewhere.",
+            "The local model returns logprobs for whole answers only; drop stream or logprobs.",
             param="logprobs",
         )
     if request.tools:
@@ -283,6 +284,7 @@ class _ChatJob:
     messages: list[dict[str, str]]
     max_tokens: int | None
     options: dict[str, Any]
+    logprobs: bool = False
 
     def keywords(self, *, stream: bool) -> dict[str, Any]:
         return {
@@ -359,8 +361,25 @@ class _LlamaChat:
 
     def complete(self, job: _ChatJob, cancel: threading.Event) -> JSONObject:
         self._prepare(job, cancel)
-        response: JSONObject = self._llm.create_chat_completion(**job.keywords(stream=False))
+        keywords = job.keywords(stream=False)
+        tracker = _TokenLogprobs() if job.logprobs else None
+        if tracker is not None:
+            from llama_cpp import LogitsProcessorList
+
+            keywords["logits_processor"] = LogitsProcessorList([tracker])
+        response: JSONObject = self._llm.create_chat_completion(**keywords)
         response["model"] = job.model
+        if tracker is not None:
+            content: list[JSONObject] = [
+                {
+                    "token": _token_text(self._llm, t),
+                    "logprob": lp,
+                    "bytes": None,
+                    "top_logprobs": [],
+                }
+                for t, lp in tracker.values
+            ]
+            response["choices"][0]["logprobs"] = {"content": content}
         return response
 
     def stream(self, job: _ChatJob, emit: Emit[JSONObject], cancel: threading.Event) -> None:
@@ -439,6 +458,32 @@ class _LlamaChat:
     def _tokenize(self, text: str, *, add_bos: bool) -> list[int]:
         tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         return tokens
+
+
+class _TokenLogprobs:
+    """A llama.cpp logits processor noting each generated token's log-probability under the
+    model's raw distribution (before penalties, grammar and temperature).
+
+    llama.cpp calls it before sampling each token, with the tokens evaluated so far; the last of
+    them is the token sampled the step before, looked up in that step's log-softmax. So every
+    generated token is covered but the last one sampled (usually the end of sequence), and
+    `logits_all`, which would hold n_ctx x n_vocab floats, stays off.
+    """
+
+    def __init__(self) -> None:
+        self._previous: Any = None
+        self.values: list[tuple[int, float]] = []
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        import numpy as np
+
+        if self._previous is not None:
+            token = int(input_ids[-1])
+            self.values.append((token, float(self._previous[token])))
+        shifted = np.asarray(logits, dtype=np.float64)
+        shifted = shifted - shifted.max()
+        self._previous = shifted - np.log(np.exp(shifted).sum())
+        return logits
 
 
 def _token_text(llm: Any, token: int) -> str:

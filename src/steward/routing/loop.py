@@ -144,6 +144,8 @@ class FallbackLoop:
             kind = verdict(error)
             if kind == "stop":
                 raise error
+            if kind == "next":
+                return None
             if kind == "larger":
                 call.context_error = error
                 call.min_window = max(call.min_window, target.context_window or 0)

@@ -7,6 +7,7 @@ import re
 from typing import Literal
 
 from steward.errors import (
+    OutputGuardError,
     OverloadedError,
     ProviderError,
     StewardError,
@@ -33,10 +34,13 @@ def is_context_length(error: StewardError) -> bool:
 
 
 def verdict(error: StewardError) -> Verdict:
-    """Client errors stop at once; context-length errors look for a larger window; upstream
+    """Client errors stop at once; context-length errors look for a larger window; an answer
+    an output guard rejected moves to the next target; upstream
     trouble (connection, timeout, 5xx, 429, a full local queue) is retried, then falls back."""
     if is_context_length(error):
         return "larger"
+    if isinstance(error, OutputGuardError):
+        return "next"  # the target answered, but not acceptably: retrying it would cost as much
     if isinstance(error, UpstreamStatusError):
         return "stop" if error.client_error else "retry"
     if isinstance(error, ProviderError | OverloadedError):

