@@ -12,7 +12,7 @@ import steward
 import steward.errors
 from steward.cli.main import app
 from steward.config import alerts as alert_config
-from steward.config import guards_output, schema
+from steward.config import guards_input, guards_output, guards_pii, schema
 from steward.pipeline.registry import BUILTIN_STAGES
 
 ROOT = Path(__file__).parents[2]
@@ -50,6 +50,11 @@ def test_every_setting_is_documented() -> None:
         alert_config.WebhookConfig,
         guards_output.OutputGuardsConfig,
         guards_output.ConfidenceConfig,
+        guards_input.InjectionGuardConfig,
+        guards_input.SecretsGuardConfig,
+        guards_input.LimitsGuardConfig,
+        guards_input.TopicsGuardConfig,
+        guards_pii.PIIGuardConfig,
     ]
     fields = {
         field.alias or name for model in sections for name, field in model.model_fields.items()

@@ -37,11 +37,7 @@ class PIIGuardConfig(Section):
     threshold: float = Field(default=0.35, ge=0, le=1)
     """Presidio's score a finding needs (pattern matches with a valid checksum score 1.0, names
     from spaCy 0.85, phone numbers 0.4 without a context word such as "call" or "phone")."""
-    scan: tuple[Literal["user", "system", "assistant", "tool", "document"], ...] = (
-        "user",
-        "tool",
-        "document",
-    )
+    scan: tuple[Literal["user", "system", "assistant", "tool"], ...] = ("user", "tool")
     """Which parts of the request are scanned (the app's own system prompt is not, by default)."""
 
     @field_validator("entities")

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
+import orjson
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -31,6 +33,7 @@ from steward.storage.records import RequestRecord
 __all__ = [
     "CONFIDENCE_BUCKETS",
     "CONTENT_TYPE",
+    "GUARD_BUCKETS_S",
     "LATENCY_BUCKETS_S",
     "NONE",
     "TTFT_BUCKETS_S",
@@ -50,6 +53,9 @@ TTFT_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30
 """Time to first token of a stream: finer below a second, where interactive use lives."""
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 """The output guards' confidence score, in [0, 1]."""
+
+GUARD_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+"""One guard on one call: pattern guards take a few milliseconds at most, an embedding tens."""
 
 NONE = "none"
 UNKNOWN = "unknown"
@@ -160,6 +166,7 @@ class Metrics(Collector):
             self._cache,
             self._confidence,
             self._escalations,
+            *self._guard_families,
         )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -219,6 +226,22 @@ class Metrics(Collector):
             self._confidence.child(key[0]).observe(record.confidence)
             if record.escalated:
                 self._escalations.child(key[0]).value += 1
+        if record.guards:  # only models with guards
+            self._observe_guards(key[0], record.guards)
+
+    @cached_property
+    def _guard_families(self) -> tuple[CounterFamily, HistogramFamily]:
+        return _new_guard_families()
+
+    def _observe_guards(self, model: str, guards: str) -> None:
+        """The record's guard decisions (`guards/base.py: decisions_json`); names come from code."""
+        decisions, latency = self._guard_families
+        for decision in orjson.loads(guards):
+            guard = str(decision.get("guard"))
+            decisions.child(model, guard, str(decision.get("action"))).value += 1
+            latency_ms = decision.get("latency_ms")
+            if isinstance(latency_ms, int | float):
+                latency.child(model, guard).observe(latency_ms / 1000.0)
 
     def _bind(self, key: _Key) -> _Series:
         model, endpoint, status, stream, cache, target, team, error_type = key
@@ -259,6 +282,22 @@ def _output_guard_families() -> tuple[HistogramFamily, CounterFamily]:
         "steward_escalations", "Calls escalated for human review.", ("model",)
     )
     return confidence, escalations
+
+
+def _new_guard_families() -> tuple[CounterFamily, HistogramFamily]:
+    """Per model and guard: decisions by action, and the time each guard took."""
+    decisions = CounterFamily(
+        "steward_guard_decisions",
+        "Guard decisions, by public model, guard and action (allow, flag, block, strip, mask...).",
+        ("model", "guard", "action"),
+    )
+    latency = HistogramFamily(
+        "steward_guard_latency_seconds",
+        "Time one guard took on one call.",
+        ("model", "guard"),
+        GUARD_BUCKETS_S,
+    )
+    return decisions, latency
 
 
 class MeteredSink:

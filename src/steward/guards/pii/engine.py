@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,9 +50,12 @@ class PIIEngine:
     """`analyze(text, entities, threshold)`; the first call (or `load()`) loads spaCy and
     Presidio, about two seconds, once, whichever thread gets there first."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, memo_size: int = 2048) -> None:
         self._lock = threading.Lock()
         self._analyzer: Any = None
+        # A conversation resends its history every turn: each earlier message is analysed once.
+        self._memo: OrderedDict[tuple[str, tuple[str, ...], float], list[Finding]] = OrderedDict()
+        self._memo_size = memo_size
 
     def load(self) -> None:
         with self._lock:
@@ -61,14 +65,24 @@ class PIIEngine:
     def analyze(self, text: str, entities: Sequence[str], threshold: float) -> list[Finding]:
         """Findings above `threshold`, overlapping ones resolved to the highest score. Blocks:
         call it off the event loop."""
+        key = (text, tuple(entities), threshold)
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
         if self._analyzer is None:
             self.load()
         results = self._analyzer.analyze(
             text=text, language="en", entities=list(entities), score_threshold=threshold
         )
-        return _non_overlapping(
+        findings = _non_overlapping(
             [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
         )
+        with self._lock:
+            self._memo[key] = findings
+            if len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
+        return findings
 
 
 def _build_analyzer() -> Any:

@@ -1,23 +1,81 @@
 """The input guard stage: runs the guards a public model configures on the request, before
-limits, the cache and the model."""
+limits, the cache and the model.
+
+Guards run one after another, in `build_input_guards` order, each on the text the previous
+ones left (a masked secret is not seen again by the injection guard; a stripped sentence is
+not sent to the topic guard). Their heavy part, the MiniLM encode, is shared through one
+`SharedEncoder`, so running them concurrently would save nothing but order. A block stops the
+chain at once; every decision made is on `ctx.guards`, and the replacements of `strip` and
+`mask` are written into the request before the next stage sees it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from steward.config.schema import StewardConfig
+from steward.errors import GuardBlockedError
+from steward.guards.base import GuardInput, InputGuard
+from steward.guards.embedding import SharedEncoder
+from steward.guards.input_guards import build_input_guards, refusal_message
+from steward.guards.messages import apply_replacements, guard_inputs
+from steward.guards.pii.engine import PIIEngine
+from steward.guards.pii.restore import restore_completion, stream_rewriter
 from steward.pipeline.context import CallContext
-from steward.pipeline.result import Result
+from steward.pipeline.result import ChatStream, Completion, Result
 from steward.pipeline.stage import Next
+from steward.wire.openai import ChatRequest
 
 __all__ = ["InputGuardStage"]
 
 
 class InputGuardStage:
-    def __init__(self, config: StewardConfig) -> None:
-        self._models = {
-            name: model.guards
+    def __init__(self, config: StewardConfig, encoder: SharedEncoder | None = None) -> None:
+        encoder = encoder if encoder is not None else SharedEncoder()
+        pii = PIIEngine()  # loads nothing until a PII guard's first call
+        self._models: Mapping[str, Sequence[InputGuard]] = {
+            name: build_input_guards(model.guards, encoder, pii)
             for name, model in config.models.items()
             if model.guards is not None and model.guards.has_input_guards()
         }
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> Result:
-        return await call_next(ctx)
+        guards = self._models.get(ctx.public_model) if ctx.public_model else None
+        if guards is not None and isinstance(ctx.request, ChatRequest):
+            await self._check(ctx, ctx.request, guards)
+        result = await call_next(ctx)
+        if ctx.pseudonyms:
+            # The model saw `<PERSON_1>`; the caller gets the real value back.
+            if isinstance(result, Completion):
+                restore_completion(result.body, ctx.pseudonyms)
+            elif isinstance(result, ChatStream):
+                result.rewrite(stream_rewriter(ctx.pseudonyms))
+        return result
+
+    async def _check(
+        self, ctx: CallContext, request: ChatRequest, guards: Sequence[InputGuard]
+    ) -> None:
+        inputs = guard_inputs(request)
+        replaced: dict[int, str] = {}
+        for guard in guards:
+            verdict = await guard.check(inputs)
+            ctx.guards.append(verdict.decision)
+            if verdict.decision.action == "block":
+                message = verdict.message or refusal_message(guard, verdict.decision)
+                raise GuardBlockedError(guard.name, message)
+            if verdict.pseudonyms:
+                ctx.pseudonyms.update(verdict.pseudonyms)
+            if verdict.replacements:
+                replaced.update(verdict.replacements)
+                inputs = _with_text(inputs, verdict.replacements)
+        if replaced:
+            apply_replacements(request, replaced)
+
+
+def _with_text(inputs: list[GuardInput], replacements: Mapping[int, str]) -> list[GuardInput]:
+    return [
+        GuardInput(i.message_index, i.role, replacements[i.message_index], i.source)
+        if i.message_index in replacements
+        else i
+        for i in inputs
+    ]

@@ -1,0 +1,121 @@
+"""Latency of the input guards on a 1,000-character prompt, models already loaded, and the
+one-time load cost.
+
+    .venv/bin/python bench/guard_latency.py              # --rounds 200
+
+With Presidio installed (Python 3.12+), a fourth row adds the PII guard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from steward.config.guards import GuardsConfig
+from steward.config.guards_input import (
+    InjectionGuardConfig,
+    LimitsGuardConfig,
+    SecretsGuardConfig,
+    TopicsGuardConfig,
+)
+from steward.config.guards_pii import PIIGuardConfig
+from steward.guards.base import InputGuard
+from steward.guards.embedding import SharedEncoder
+from steward.guards.input_guards import build_input_guards
+from steward.guards.messages import guard_inputs
+from steward.guards.pii.engine import AVAILABLE as PII_AVAILABLE
+from steward.guards.pii.engine import PIIEngine
+from steward.wire.openai import ChatRequest
+
+PARAGRAPH = (
+    "Our team is planning a three-day offsite in the mountains next spring. We need a venue "
+    "for about forty people with meeting rooms, reliable internet and vegetarian catering. "
+    "Could you compare the options near Innsbruck and Chamonix, list the likely costs per "
+    "person, and suggest an agenda that mixes workshops with a half-day hike? "
+)
+PROMPT = (PARAGRAPH * 4)[:1000]
+
+
+def setups() -> dict[str, GuardsConfig]:
+    limits = LimitsGuardConfig(max_chars=20_000, max_tokens=8_000, max_messages=50)
+    topics = TopicsGuardConfig(allow=["planning business travel, events and offsites"])
+    heuristics = InjectionGuardConfig(layers=["heuristics"])
+    found = {
+        "limits + secrets + injection (heuristics)": GuardsConfig(
+            limits=limits, secrets=SecretsGuardConfig(), injection=heuristics
+        ),
+        "... + injection semantic layer": GuardsConfig(
+            limits=limits,
+            secrets=SecretsGuardConfig(),
+            injection=InjectionGuardConfig(layers=["heuristics", "semantic"]),
+        ),
+        "... + semantic layer + topics": GuardsConfig(
+            limits=limits,
+            secrets=SecretsGuardConfig(),
+            injection=InjectionGuardConfig(layers=["heuristics", "semantic"]),
+            topics=topics,
+        ),
+    }
+    if PII_AVAILABLE:  # Python 3.12+
+        found["limits + secrets + injection (heuristics) + pii"] = GuardsConfig(
+            limits=limits,
+            secrets=SecretsGuardConfig(),
+            injection=heuristics,
+            pii=PIIGuardConfig(),
+        )
+    return found
+
+
+async def run(
+    guards: list[InputGuard], encoder: SharedEncoder, rounds: int, salt: str
+) -> list[float]:
+    timings: list[float] = []
+    for i in range(rounds):
+        # A new prompt each round (a counter appended), so the encoder's memo never answers.
+        request = ChatRequest.model_validate(
+            {
+                "model": "m",
+                "messages": [
+                    {"role": "user", "content": f"{PROMPT[: -8 - len(salt)]} #{salt}{i:04d}"}
+                ],
+            }
+        )
+        encoder.forget()
+        started = time.perf_counter()
+        inputs = guard_inputs(request)
+        for guard in guards:
+            await guard.check(inputs)
+        timings.append((time.perf_counter() - started) * 1000.0)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    args = parser.parse_args()
+    encoder = SharedEncoder()
+    started = time.perf_counter()
+    encoder.encode(["load"])
+    print(f"MiniLM load (once per process): {(time.perf_counter() - started) * 1000:.0f} ms")
+    pii = PIIEngine()
+    if PII_AVAILABLE:
+        started = time.perf_counter()
+        pii.load()
+        print(f"Presidio + spaCy load (once per process): {time.perf_counter() - started:.1f} s")
+    print(f"prompt: {len(PROMPT)} characters, {args.rounds} rounds\n")
+    print("| guards | p50 ms | p95 ms |\n|---|---|---|")
+    for n, (name, config) in enumerate(setups().items()):
+        guards = build_input_guards(config, encoder, pii)
+        asyncio.run(
+            run(guards, encoder, 5, f"w{n}")
+        )  # warm: corpus and topic embeddings, BLAS threads
+        timings = sorted(asyncio.run(run(guards, encoder, args.rounds, f"r{n}")))
+        p50 = statistics.median(timings)
+        p95 = timings[int(len(timings) * 0.95) - 1]
+        print(f"| {name} | {p50:.2f} | {p95:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
