@@ -252,3 +252,22 @@ def test_a_failing_webhook_is_retried_with_backoff(
     assert receiver.attempts == 3
     assert [b["status"] for b in receiver.bodies("/json")] == ["firing"]
     evaluator.stop()
+
+
+def test_guard_metrics_are_measured_from_the_records(engine: Engine) -> None:
+    from steward.guards.base import Decision, decisions_json
+
+    records = Records(engine)
+    blocked = decisions_json([Decision("injection", "block", 0.9, 1.0)])
+    flagged = decisions_json([Decision("injection", "flag", 0.6, 1.0), Decision("pii", "mask")])
+    records.add(2, at(-10), status=400, error_type="invalid_request_error", guards=blocked)
+    records.add(3, at(-10), guards=flagged, confidence=0.9)
+    records.add(1, at(-10), confidence=0.3, escalated=True)
+    records.add(4, at(-10))
+    expected = {"guard_block_rate": 0.2, "escalations": 1.0, "mean_confidence": (2.7 + 0.3) / 4}
+    rules = [
+        AlertRuleConfig(name=m, metric=m, condition=">", threshold=0, min_requests=1)  # type: ignore[arg-type]
+        for m in expected
+    ]
+    statuses = make_evaluator(engine, None, *rules).measure(at(0))
+    assert {s.rule.name: s.measurement.value for s in statuses} == pytest.approx(expected)

@@ -2,7 +2,7 @@
 
 Metrics are a closed `Literal` so a misspelt one is a config error at startup; a new metric is
 one more name here and one more measuring function in `steward.observe.alerts.metrics`
-(guard blocks and mean guard confidence will come that way with the guardrails).
+(guard blocks, escalations and mean confidence came that way with the guardrails).
 """
 
 from __future__ import annotations
@@ -36,13 +36,26 @@ Metric: TypeAlias = Literal[
     "rate_limited",
     "mean_cost_per_request",
     "drift",
+    "guard_block_rate",
+    "escalations",
+    "mean_confidence",
 ]
 METRICS: tuple[Metric, ...] = get_args(Metric)
 VOLUME_GATED_METRICS: frozenset[Metric] = frozenset(
-    {"error_rate", "p95_latency_ms", "fallback_rate", "mean_cost_per_request", "drift"}
+    {
+        "error_rate",
+        "p95_latency_ms",
+        "fallback_rate",
+        "mean_cost_per_request",
+        "drift",
+        "guard_block_rate",
+        "mean_confidence",
+    }
 )
 """Ratios, means and distributions: not evaluated on fewer than `min_requests` records."""
-UNIT_INTERVAL_METRICS: frozenset[Metric] = frozenset({"error_rate", "fallback_rate", "drift"})
+UNIT_INTERVAL_METRICS: frozenset[Metric] = frozenset(
+    {"error_rate", "fallback_rate", "drift", "guard_block_rate", "mean_confidence"}
+)
 """Metrics whose value lies in [0, 1], so a threshold outside it could never be crossed."""
 
 Condition: TypeAlias = Literal[">", ">=", "<", "<="]

@@ -65,6 +65,12 @@ class WindowCounts:
     """Sum over the window; records without a cost count as 0."""
     priced: int
     """Records that have a cost (failed calls have none)."""
+    guard_blocks: int = 0
+    """Refused by a guard (a `block` decision in the record's `guards`)."""
+    escalated: int = 0
+    confidence_sum: float = 0.0
+    confident: int = 0
+    """Records with a confidence score (models with output guards)."""
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -82,10 +88,15 @@ def window_counts(engine: Engine, window: Window) -> WindowCounts:
         _count_if(c.cache.in_(CACHE_HITS)),
         func.coalesce(func.sum(c.cost_usd), 0.0),
         func.count(c.cost_usd),
+        # The column is compact JSON written by `decisions_json`, so the pair is spelled exactly so.
+        _count_if(c.guards.like('%"action":"block"%')),
+        _count_if(c.escalated.is_(True)),
+        func.coalesce(func.sum(c.confidence), 0.0),
+        func.count(c.confidence),
     ).where(*window.where())
     with translate_errors(engine.url), engine.connect() as connection:
         row = connection.execute(query).one()
-    total, errors, retried, budget, limited, hits, cost, priced = row
+    total, errors, retried, budget, limited, hits, cost, priced, blocks, escalated, conf, n = row
     return WindowCounts(
         requests=int(total),
         errors=int(errors),
@@ -95,6 +106,10 @@ def window_counts(engine: Engine, window: Window) -> WindowCounts:
         cache_hits=int(hits),
         cost_usd=float(cost),
         priced=int(priced),
+        guard_blocks=int(blocks),
+        escalated=int(escalated),
+        confidence_sum=float(conf),
+        confident=int(n),
     )
 
 

@@ -77,6 +77,20 @@ def _fallback_rate(reader: WindowReader, rule: AlertRuleConfig) -> Measurement:
     return _ratio(c.retried, c.requests, rule, "requests needed more than one attempt")
 
 
+def _guard_block_rate(reader: WindowReader, rule: AlertRuleConfig) -> Measurement:
+    c = reader.counts(rule)
+    return _ratio(c.guard_blocks, c.requests, rule, "requests were blocked by a guard")
+
+
+def _mean_confidence(reader: WindowReader, rule: AlertRuleConfig) -> Measurement:
+    c = reader.counts(rule)
+    too_few = _too_few(c.confident, rule)
+    if too_few:
+        return too_few
+    mean = c.confidence_sum / c.confident
+    return Measurement(mean, c.requests, f"mean confidence {mean:.3f} over {c.confident} answers")
+
+
 def _count(pick: Callable[[WindowCounts], int], what: str) -> Measure:
     def measure(reader: WindowReader, rule: AlertRuleConfig) -> Measurement:
         c = reader.counts(rule)
@@ -148,5 +162,8 @@ MEASURES: Mapping[Metric, Measure] = MappingProxyType(
         "rate_limited": _count(lambda c: c.rate_limited, "refused by a rate limit"),
         "mean_cost_per_request": _mean_cost,
         "drift": _drift,
+        "guard_block_rate": _guard_block_rate,
+        "escalations": _count(lambda c: c.escalated, "escalated for review"),
+        "mean_confidence": _mean_confidence,
     }
 )
