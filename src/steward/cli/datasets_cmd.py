@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steward.cli.common import ConfigOption, fail, load, open_engine
+from steward.cli.common import ConfigOption, cli_actor, database_session, fail, load
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -39,34 +36,6 @@ AppendOption = Annotated[
 ]
 
 
-@contextmanager
-def _database(config: Path | None) -> Iterator[Engine]:
-    """The migrated database; a Steward error anywhere in the block is printed and exits 1."""
-    from steward.errors import StewardError
-
-    engine = None
-    try:
-        engine = open_engine(config)
-        yield engine
-    except StewardError as exc:
-        fail(exc.message)
-    finally:
-        if engine is not None:
-            engine.dispose()
-
-
-def _creator() -> str:
-    user = os.environ.get("USER")
-    if not user:
-        import getpass
-
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = "unknown"
-    return f"cli:{user}"
-
-
 @app.command("list")
 def list_(
     name: Annotated[
@@ -77,7 +46,7 @@ def list_(
     """List datasets (their latest versions), or every version of one."""
     from steward.storage import datasets as store
 
-    with _database(config) as engine:
+    with database_session(config) as engine:
         rows = store.list_datasets(engine) if name is None else store.list_versions(engine, name)
     if not rows:
         typer.echo("no datasets yet; `steward datasets import NAME FILE` creates one")
@@ -104,7 +73,7 @@ def show(
     from steward.evals.datasets import parse_ref
     from steward.storage import datasets as store
 
-    with _database(config) as engine:
+    with database_session(config) as engine:
         name, number = parse_ref(ref)
         version = store.get_version(engine, name, number)
         items = store.get_items(engine, name, version.version, limit=limit)
@@ -146,7 +115,7 @@ def import_(
     """Import FILE as the dataset's next version (its first, for a new name)."""
     from steward.evals.datasets import check_name, read_items
 
-    with _database(config) as engine:
+    with database_session(config) as engine:
         check_name(name)
         items = read_items(file)
         default = f"{'append' if append else 'import'} {file.name}"
@@ -179,7 +148,7 @@ def _write(
         name,
         [*old, *items],
         note=note,
-        created_by=_creator(),
+        created_by=cli_actor()[0],
         parent=parent if append else None,
     )
     return created, len(old)
@@ -202,7 +171,7 @@ def export(
     from steward.storage import datasets as store
 
     to_stdout = str(file) == "-"
-    with _database(config) as engine:
+    with database_session(config) as engine:
         name, number = parse_ref(ref)
         version = store.get_version(engine, name, number)
         items = store.get_items(engine, name, version.version)
@@ -241,7 +210,7 @@ def sample(
     from steward.storage import datasets as store
 
     keyring = _keyring(config)
-    with _database(config) as engine:
+    with database_session(config) as engine:
         check_name(name)
         where = store.RecordFilter(
             public_model=model,
@@ -349,7 +318,7 @@ def correct(
     from steward.evals.datasets import apply_corrections, check_name, parse_corrections
     from steward.storage import datasets as store
 
-    with _database(config) as engine:
+    with database_session(config) as engine:
         check_name(name)
         corrections = parse_corrections(_read(file), source=str(file))
         latest = store.latest_version(engine, name)
@@ -363,7 +332,7 @@ def correct(
             name,
             corrected,
             note=note or f"{changed} corrections from {file.name}",
-            created_by=_creator(),
+            created_by=cli_actor()[0],
             parent=latest.version,
         )
     typer.echo(f"{created.ref}: {changed} expected outputs corrected, of {len(items)} items")

@@ -47,8 +47,33 @@ class GatewayError(Exception):
         return self.status in (0, 408, 429) or self.status >= 500
 
 
+class _Headers:
+    """What a reply's headers say: its record's id, its cost and the target that served it."""
+
+    __slots__ = ()
+    headers: Mapping[str, str]
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id")
+
+    @property
+    def cost_usd(self) -> float | None:
+        """The call's cost as the gateway priced it (`x-steward-cost-usd`), when it says; a
+        stream's headers precede its usage, so a streamed reply has none."""
+        value = self.headers.get("x-steward-cost-usd")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def target(self) -> str | None:
+        return self.headers.get("x-steward-target")
+
+
 @dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(_Headers):
     """One answered chat completion."""
 
     body: JSONObject
@@ -72,23 +97,6 @@ class Reply:
     def output_tokens(self) -> int | None:
         return self._usage("completion_tokens")
 
-    @property
-    def request_id(self) -> str | None:
-        return self.headers.get("x-request-id")
-
-    @property
-    def cost_usd(self) -> float | None:
-        """The call's cost as the gateway priced it (`x-steward-cost-usd`), when it says."""
-        value = self.headers.get("x-steward-cost-usd")
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
-
-    @property
-    def target(self) -> str | None:
-        return self.headers.get("x-steward-target")
-
     def _usage(self, name: str) -> int | None:
         usage = self.body.get("usage")
         value = usage.get(name) if isinstance(usage, dict) else None
@@ -96,7 +104,7 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
-class StreamReply:
+class StreamReply(_Headers):
     """One streamed chat completion, read to its last event.
 
     `ttft_ms` is the time to the first chunk that carries a choice, as the gateway's own
@@ -109,23 +117,6 @@ class StreamReply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def request_id(self) -> str | None:
-        return self.headers.get("x-request-id")
-
-    @property
-    def cost_usd(self) -> float | None:
-        """The cost header, when the gateway sent one (headers precede the stream's usage)."""
-        value = self.headers.get("x-steward-cost-usd")
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
-
-    @property
-    def target(self) -> str | None:
-        return self.headers.get("x-steward-target")
 
 
 class GatewayClient:
