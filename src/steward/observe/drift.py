@@ -252,8 +252,15 @@ def _text(now_texts: list[str], then_texts: list[str]) -> TextDrift:
 def _embedding(
     embedder: Embedder, now_texts: list[str], then_texts: list[str], permutations: int
 ) -> EmbeddingDrift:
+    # Each distinct text is encoded once, in one batch: a text in both windows gets the same
+    # vector in both, not two that differ in the last float32 bits with the batch's padding.
+    distinct = list(dict.fromkeys([*now_texts, *then_texts]))
+    row = {text: i for i, text in enumerate(distinct)}
+    vectors = embedder.encode(distinct)
     test = permutation_test(
-        embedder.encode(now_texts), embedder.encode(then_texts), permutations=permutations
+        vectors[[row[t] for t in now_texts]],
+        vectors[[row[t] for t in then_texts]],
+        permutations=permutations,
     )
     return EmbeddingDrift(
         current_texts=len(now_texts),
