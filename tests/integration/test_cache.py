@@ -254,7 +254,8 @@ def test_semantic_hit_on_a_paraphrase_only_within_the_same_key(
     paraphrase = ask(gw, key, PARAPHRASE[1], model="similar")
     assert paraphrase.headers["x-steward-cache"] == "semantic"
     similarity = float(paraphrase.headers["x-steward-cache-similarity"])
-    assert similarity == pytest.approx(0.966, abs=0.005)
+    # 0.966 in float32 (sentence-transformers); the int8 encoder moves it by up to 0.02.
+    assert similarity == pytest.approx(0.966, abs=0.02)
     assert paraphrase.http_response.content == original.http_response.content
     record = record_for(gw, paraphrase.headers["x-request-id"])
     assert record.cache == "semantic" and record.cache_similarity == pytest.approx(similarity)

@@ -1,5 +1,5 @@
-"""The numpy MiniLM against numbers produced by sentence-transformers (see the fixture's
-`produced_by`)."""
+"""Both MiniLM encoders against numbers produced by sentence-transformers (see the fixture's
+`produced_by`): the NumPy float32 one to 1e-4, the ONNX Runtime int8 one to its quantisation."""
 
 from __future__ import annotations
 
@@ -32,7 +32,12 @@ def reference() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def model() -> MiniLM:
-    return MiniLM.load()
+    return MiniLM.load(precision="float32")
+
+
+@pytest.fixture(scope="module")
+def int8() -> MiniLM:
+    return MiniLM.load(precision="int8")
 
 
 def test_matches_sentence_transformers(model: MiniLM, reference: dict[str, Any]) -> None:
@@ -41,6 +46,45 @@ def test_matches_sentence_transformers(model: MiniLM, reference: dict[str, Any])
     expected = np.array(reference["first_8_dims"], dtype=np.float32)
     np.testing.assert_allclose(vectors[:, :8], expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(vectors @ vectors.T, reference["cosine"], atol=1e-4, rtol=0)
+
+
+def test_int8_stays_close_to_sentence_transformers(
+    int8: MiniLM, model: MiniLM, reference: dict[str, Any]
+) -> None:
+    sentences = reference["sentences"]
+    vectors = int8.encode(sentences)
+
+    assert int8.precision == "int8" and model.precision == "float32"
+    # Each text's vector points where float32's does, and the similarities between texts,
+    # which the cache and the guards threshold, move by at most 0.02.
+    agreement = np.einsum("ij,ij->i", vectors, model.encode(sentences))
+    assert agreement.min() > 0.99, agreement
+    np.testing.assert_allclose(vectors @ vectors.T, reference["cosine"], atol=0.02, rtol=0)
+    assert not np.allclose(vectors @ vectors.T, reference["cosine"], atol=1e-4, rtol=0)
+
+
+def test_int8_rows_are_unit_vectors_in_input_order_whatever_the_batch(int8: MiniLM) -> None:
+    texts = ["a much longer sentence than the others, about routing", "hi", "cache"] * 4
+
+    batched = int8.encode(texts, batch_size=5)
+    one_by_one = np.stack([int8.encode([t])[0] for t in texts])
+
+    assert batched.dtype == np.float32 and batched.shape == (12, DIMENSIONS)
+    np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+    # Each text runs alone, so its vector does not depend on what it was batched with.
+    np.testing.assert_array_equal(batched, one_by_one)
+
+
+def test_precision_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEWARD_EMBEDDING_PRECISION", "float32")
+    assert minilm.default_precision() == "float32"
+    monkeypatch.setenv("STEWARD_EMBEDDING_PRECISION", "INT8")
+    assert minilm.default_precision() == "int8"
+    monkeypatch.setenv("STEWARD_EMBEDDING_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="'int8' or 'float32'"):
+        minilm.default_precision()
+    monkeypatch.delenv("STEWARD_EMBEDDING_PRECISION")
+    assert minilm.default_precision() == "int8"  # onnxruntime is a dependency
 
 
 def test_output_is_float32_unit_vectors_in_input_order(model: MiniLM) -> None:
@@ -73,6 +117,7 @@ def test_count_tokens_includes_specials_and_truncates(
 def test_weights_are_float32_and_contiguous(model: MiniLM) -> None:
     # A float64 constant folded in at load would silently make every product float64.
     weights = model._weights
+    assert weights is not None
     arrays = [weights.word, weights.position, weights.ln_g, weights.ln_b]
     for layer in weights.layers:
         arrays += [getattr(layer, field.name) for field in dataclasses.fields(layer)]
@@ -113,6 +158,7 @@ def test_attention_softmax_survives_scores_beyond_exp_range() -> None:
 def test_import_loads_no_weights() -> None:
     code = (
         "import sys, steward.embeddings.minilm as m; "
-        "assert 'tokenizers' not in sys.modules and 'safetensors' not in sys.modules"
+        "assert 'tokenizers' not in sys.modules and 'safetensors' not in sys.modules; "
+        "assert 'onnx' not in sys.modules and 'onnxruntime' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
