@@ -1,11 +1,11 @@
 """all-MiniLM-L6-v2 as an ONNX graph built from the bundled weights, run by ONNX Runtime.
 
 Nothing is converted offline or fetched: the graph is assembled in memory at load from the
-same safetensors file the NumPy encoder reads (`minilm.py`), about 0.3 s. With `int8` (the
-default) every dense product is ONNX Runtime's `DynamicQuantizeMatMul`: weights quantized per
-output column to int8 once, activations per product to uint8, accumulated in int32 by the
-CPU's integer dot-product instructions (AVX-512 VNNI or AMX where present, AVX2 otherwise),
-and rescaled to float32. Attention, softmax, GELU and the layer norms stay float32.
+same safetensors file the NumPy encoder reads (`minilm.py`); with the calibration run below,
+loading takes about 2 s. Every dense product is ONNX Runtime's `DynamicQuantizeMatMul`:
+weights quantized per output column to int8 once, activations per run to uint8, summed in
+int32 by the CPU's integer dot-product instructions (AVX-512 VNNI or AMX where present, AVX2
+otherwise), and rescaled to float32. Attention, softmax, GELU and the layer norms stay float32.
 
 Against the float32 encoder the embeddings keep a cosine of 0.995 or more, 0.997 on average
 (`bench/embedding_latency.py --compare`, docs/performance.md), and a 200-token prompt takes
@@ -181,11 +181,20 @@ def build_model(
     raw: Mapping[str, Array],
     precision: Precision = "int8",
     smoothing: Mapping[str, Array] | None = None,
-    probes: bool = False,
 ) -> bytes:
-    """The serialised ONNX model: token ids (batch, length), positions (length) and an additive
-    attention mask (batch, 1, 1, length) in; the last hidden state (batch, length, 384) out,
-    then, with `probes`, the input of every dense product (for calibration)."""
+    """The serialised ONNX model: token ids (1, length) and positions (length) in; the last
+    hidden state (1, length, 384) out."""
+    return _assemble(raw, precision, smoothing, probes=False)[0]
+
+
+def _assemble(
+    raw: Mapping[str, Array],
+    precision: Precision,
+    smoothing: Mapping[str, Array] | None,
+    probes: bool,
+) -> tuple[bytes, list[str]]:
+    """The serialised model and the keys of its dense products; with `probes`, the input of
+    each product is an output too, after the hidden state, in the keys' order."""
     from onnx import TensorProto, helper
 
     g = _Builder(precision, smoothing)
@@ -205,7 +214,7 @@ def build_model(
         graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(_MS, 1)]
     )
     model.ir_version = 8
-    return bytes(model.SerializeToString())
+    return bytes(model.SerializeToString()), list(g.probes)
 
 
 class OnnxEncoder:
@@ -233,15 +242,10 @@ class OnnxEncoder:
         vector each time. Alone, a text always gets the same one."""
         out = np.empty((len(sequences), _HIDDEN), dtype=np.float32)
         for row, sequence in enumerate(sequences):
-            out[row] = self._pooled([sequence])[0]
+            (hidden,) = self._session.run(None, _feeds(sequence))
+            pooled = hidden[0].mean(axis=0)
+            out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
         return out
-
-    def _pooled(self, sequences: list[list[int]]) -> Array:
-        feeds, valid = _feeds(sequences)
-        (hidden,) = self._session.run(None, feeds)
-        pooled = np.einsum("bld,bl->bd", hidden, valid) / valid.sum(axis=1, keepdims=True)
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return np.asarray(pooled, dtype=np.float32)
 
 
 def _options() -> onnxruntime.SessionOptions:
@@ -259,19 +263,12 @@ def _options() -> onnxruntime.SessionOptions:
     return options
 
 
-def _feeds(sequences: list[list[int]]) -> tuple[dict[str, npt.NDArray[np.generic]], Array]:
-    """The model's inputs for `sequences`, padded to the longest, and which positions are real."""
-    length = max(len(seq) for seq in sequences)
-    ids = np.zeros((len(sequences), length), dtype=np.int64)
-    valid = np.zeros((len(sequences), length), dtype=np.float32)
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = seq
-        valid[row, : len(seq)] = 1.0
-    feeds: dict[str, npt.NDArray[np.generic]] = {
-        "input_ids": ids,
-        "positions": np.arange(length, dtype=np.int64),
+def _feeds(sequence: list[int]) -> dict[str, npt.NDArray[np.int64]]:
+    """The model's inputs for one text."""
+    return {
+        "input_ids": np.asarray([sequence], dtype=np.int64),
+        "positions": np.arange(len(sequence), dtype=np.int64),
     }
-    return feeds, valid
 
 
 def _weight_rows(raw: Mapping[str, Array], key: str) -> Array:
@@ -295,15 +292,11 @@ def smoothing_factors(
     run over `sequences` that reads every product's input."""
     import onnxruntime
 
-    g = _Builder("float32")
-    _graph(g, raw)
-    keys = list(g.probes)
-    session = onnxruntime.InferenceSession(
-        build_model(raw, "float32", probes=True), _options(), providers=["CPUExecutionProvider"]
-    )
+    model, keys = _assemble(raw, "float32", None, probes=True)
+    session = onnxruntime.InferenceSession(model, _options(), providers=["CPUExecutionProvider"])
     amax = {key: np.zeros(1, dtype=np.float32) for key in keys}
-    for sequence in sequences:  # one at a time: padding would count among the activations
-        _, *inputs = session.run(None, _feeds([sequence])[0])
+    for sequence in sequences:  # one at a time, as the encoder runs
+        _, *inputs = session.run(None, _feeds(sequence))
         for key, x in zip(keys, inputs, strict=True):
             amax[key] = np.maximum(amax[key], np.abs(x).reshape(-1, x.shape[-1]).max(axis=0))
     factors = {}
