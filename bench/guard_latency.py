@@ -23,7 +23,7 @@ from steward.config.guards_input import (
 from steward.config.guards_pii import PIIGuardConfig
 from steward.guards.base import InputGuard
 from steward.guards.embedding import SharedEncoder
-from steward.guards.input_guards import build_input_guards
+from steward.guards.input_guards import build_input_guards, verdicts
 from steward.guards.messages import guard_inputs
 from steward.guards.pii.engine import AVAILABLE as PII_AVAILABLE
 from steward.guards.pii.engine import PIIEngine
@@ -72,6 +72,15 @@ def setups() -> dict[str, GuardsConfig]:
             injection=heuristics,
             pii=PIIGuardConfig(entities=patterns),  # type: ignore[arg-type]
         )
+        found["every guard: limits + secrets + heuristics + semantic layer + pii + topics"] = (
+            GuardsConfig(
+                limits=limits,
+                secrets=SecretsGuardConfig(),
+                injection=InjectionGuardConfig(layers=["heuristics", "semantic"]),
+                pii=PIIGuardConfig(),
+                topics=topics,
+            )
+        )
     return found
 
 
@@ -91,9 +100,8 @@ async def run(
         )
         encoder.forget()
         started = time.perf_counter()
-        inputs = guard_inputs(request)
-        for guard in guards:
-            await guard.check(inputs)
+        async for _ in verdicts(guards, guard_inputs(request)):  # as the stage runs them
+            pass
         timings.append((time.perf_counter() - started) * 1000.0)
     return timings
 

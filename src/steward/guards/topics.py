@@ -52,6 +52,11 @@ class TopicsGuard:
     def refusal(self, decision: Decision) -> str:
         return self._config.message or REFUSAL
 
+    async def prefetch(self, inputs: Sequence[GuardInput]) -> None:
+        """Starts the encode `check` will need (the `SharedEncoder` keeps it)."""
+        if (text := last_user_text(inputs)) is not None:
+            await self.similarities(text)
+
     async def check(self, inputs: Sequence[GuardInput]) -> InputVerdict:
         started = time.perf_counter()
         text = last_user_text(inputs)

@@ -11,6 +11,7 @@ whose remainder still scores above it (an attack spread over segments).
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ REFUSAL = (
     "The request was blocked by the injection guard; remove instructions aimed at the "
     "assistant from the input, or ask the operator to review the guard's settings."
 )
+
+_REMEMBERED = 64
+"""Messages whose segments are kept (`InjectionGuard._segments`)."""
 
 
 @dataclass(slots=True)
@@ -77,6 +81,9 @@ class InjectionGuard:
         self._scan = frozenset(config.scan)
         self._semantic = SemanticLayer(encoder) if "semantic" in config.layers else None
         self._heuristics = "heuristics" in config.layers
+        self._cut: OrderedDict[
+            tuple[str, int | None], tuple[tuple[tuple[int, int], tuple[str, ...]], ...]
+        ] = OrderedDict()
 
     def refusal(self, decision: Decision) -> str:
         return REFUSAL
@@ -100,6 +107,15 @@ class InjectionGuard:
             self.name, action, top, (time.perf_counter() - started) * 1000.0, detail
         )
         return InputVerdict(decision, replacements)
+
+    async def prefetch(self, inputs: Sequence[GuardInput]) -> None:
+        """Starts the semantic layer's encode of the segments `check` will score."""
+        if self._semantic is None:
+            return
+        limit = self._config.max_segments
+        scanned = [i for i in inputs if self.source_of(i) in self._scan]
+        texts = [t for i in scanned for seg in self._segments(i.text, limit) for t in seg.texts]
+        await self._semantic.cosines(texts)
 
     async def score(self, inputs: Sequence[GuardInput]) -> list[MessageScore]:
         """The layer scores of every input this guard scans."""
@@ -125,8 +141,21 @@ class InjectionGuard:
             list(result.rules) if result else [],
         )
         if self._semantic is not None:  # the heuristics need no segments until `strip`
-            message.segments = _segments(item.text, self._config.max_segments)
+            message.segments = self._segments(item.text, self._config.max_segments)
         return message
+
+    def _segments(self, text: str, limit: int | None) -> list[_Segment]:
+        """`_segments`, remembered for the last few texts: `prefetch` and `check` cut the same
+        message, and a conversation resends its history."""
+        key = (text, limit)
+        if (cut := self._cut.get(key)) is None:
+            cut = tuple((s.span, s.texts) for s in _segments(text, limit))
+            self._cut[key] = cut
+            if len(self._cut) > _REMEMBERED:
+                self._cut.popitem(last=False)
+        else:
+            self._cut.move_to_end(key)
+        return [_Segment(span, texts) for span, texts in cut]
 
     def _strip(self, scores: list[MessageScore]) -> dict[int, str]:
         threshold = self._config.threshold

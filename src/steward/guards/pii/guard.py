@@ -66,15 +66,20 @@ class PIIGuard:
         self._config = config
         self._engine = engine
         self._actions = config.actions()
+        self._inflight: dict[tuple[str, ...], asyncio.Future[list[list[Finding]]]] = {}
 
     @property
     def name(self) -> str:
         return "pii"
 
+    async def prefetch(self, inputs: Sequence[GuardInput]) -> None:
+        """Starts the analysis `check` will join (or find in the engine's memo)."""
+        await self._found(tuple(i.text for i in self._scanned(inputs)))
+
     async def check(self, inputs: Sequence[GuardInput]) -> InputVerdict:
         started = time.perf_counter()
-        scanned = [i for i in inputs if i.source in self._config.scan and i.text]
-        found = await asyncio.to_thread(self._analyze, [i.text for i in scanned])
+        scanned = self._scanned(inputs)
+        found = await self._found(tuple(i.text for i in scanned))
         elapsed = (time.perf_counter() - started) * 1000.0
         findings = [f for per_input in found for f in per_input]
         if not findings:
@@ -110,6 +115,20 @@ class PIIGuard:
             replacements=replacements or None,
             pseudonyms=rewrite.pseudonyms or None,
         )
+
+    def _scanned(self, inputs: Sequence[GuardInput]) -> list[GuardInput]:
+        return [i for i in inputs if i.source in self._config.scan and i.text]
+
+    async def _found(self, texts: tuple[str, ...]) -> list[list[Finding]]:
+        """The findings per text, from one analysis in a worker thread however many callers
+        (a prefetch, then `check`) ask for the same texts at once."""
+        if not texts:
+            return []
+        if (future := self._inflight.get(texts)) is None:
+            future = asyncio.ensure_future(asyncio.to_thread(self._analyze, texts))
+            self._inflight[texts] = future
+            future.add_done_callback(lambda _: self._inflight.pop(texts, None))
+        return await asyncio.shield(future)
 
     def _analyze(self, texts: Sequence[str]) -> list[list[Finding]]:
         entities = list(self._actions)

