@@ -1,9 +1,11 @@
 """Latency of the input guards on a 1,000-character prompt, models already loaded, and the
 one-time load cost.
 
-    .venv/bin/python bench/guard_latency.py              # --rounds 200
+    .venv/bin/python bench/guard_latency.py              # --rounds 200, --sequential
 
-With Presidio installed (Python 3.12+), a fourth row adds the PII guard.
+The guards run as the `guard_input` stage runs them (`input_guards.verdicts`: the MiniLM encode
+and Presidio prefetched together); `--sequential` starts each guard's heavy part only at its
+turn, for comparison. With Presidio installed (Python 3.12+), rows with the PII guard follow.
 """
 
 from __future__ import annotations
@@ -85,7 +87,11 @@ def setups() -> dict[str, GuardsConfig]:
 
 
 async def run(
-    guards: list[InputGuard], encoder: SharedEncoder, rounds: int, salt: str
+    guards: list[InputGuard],
+    encoder: SharedEncoder,
+    rounds: int,
+    salt: str,
+    sequential: bool = False,
 ) -> list[float]:
     timings: list[float] = []
     for i in range(rounds):
@@ -100,8 +106,13 @@ async def run(
         )
         encoder.forget()
         started = time.perf_counter()
-        async for _ in verdicts(guards, guard_inputs(request)):  # as the stage runs them
-            pass
+        if sequential:  # each guard's encode or analysis only when its turn comes
+            inputs = guard_inputs(request)
+            for guard in guards:
+                await guard.check(inputs)
+        else:
+            async for _ in verdicts(guards, guard_inputs(request)):  # as the stage runs them
+                pass
         timings.append((time.perf_counter() - started) * 1000.0)
     return timings
 
@@ -109,6 +120,11 @@ async def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="no prefetch: each guard's heavy part starts at its turn (for comparison)",
+    )
     args = parser.parse_args()
     encoder = SharedEncoder()
     started = time.perf_counter()
@@ -127,7 +143,7 @@ def main() -> None:
         asyncio.run(
             run(guards, encoder, 5, f"w{n}")
         )  # warm: corpus and topic embeddings, BLAS threads
-        timings = sorted(asyncio.run(run(guards, encoder, args.rounds, f"r{n}")))
+        timings = sorted(asyncio.run(run(guards, encoder, args.rounds, f"r{n}", args.sequential)))
         p50 = statistics.median(timings)
         p95 = timings[int(len(timings) * 0.95) - 1]
         print(f"| {name} | {p50:.2f} | {p95:.2f} |")
