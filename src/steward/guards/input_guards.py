@@ -44,8 +44,8 @@ def build_input_guards(
 ) -> list[InputGuard]:
     """The model's input guards: limits first (cheap, and it spares the others a huge request),
     then injection, secrets, topics and PII (topics on the text the injection guard encoded,
-    not a pseudonymised copy: one encode for both; docs/guardrails.md). Models are loaded at first use, not here; a PII
-    guard on a Python without Presidio is a `ConfigError` now, not at the first request."""
+    not a pseudonymised copy: one encode for both; docs/guardrails.md). Models are loaded at
+    first use, not here; a PII guard on a Python without Presidio is a `ConfigError` now, not at the first request."""
     from steward.guards.injection import InjectionGuard
     from steward.guards.limits import LimitsGuard
     from steward.guards.pii import PIIGuard
