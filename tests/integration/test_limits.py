@@ -93,6 +93,20 @@ def test_a_spent_budget_blocks_with_a_429_that_names_it_and_its_reset(
     assert status["used_fraction"] == pytest.approx(0.5) and status["resets_at"]
 
 
+def test_a_model_with_output_guards_reserves_for_its_reasks_and_samples(
+    make_gateway: GatewayFactory,
+) -> None:
+    checked = '\n[models.checked]\ntargets = ["up/gpt-test"]\n[models.checked.guards.output]\n'
+    gw, _ = make_gateway(PRICED + checked + "reask_attempts = 1\nconfidence = { samples = 1 }\n")
+    tenant = make_tenant(gw, gw.admin_key(), "careful", limit_usd=0.30, period="daily")
+    worst = _worst_case_usd(gw)  # $0.18 for one call: "checked" may make three
+    with client(gw.url, tenant.app_key) as c:
+        with pytest.raises(openai.RateLimitError) as info:
+            c.chat.completions.create(model="checked", messages=USER, max_tokens=MAX_TOKENS)
+        assert f"could cost up to ${3 * worst:.4f}" in info.value.message
+        c.chat.completions.create(model="gpt", messages=USER, max_tokens=MAX_TOKENS)
+
+
 async def _hammer(urls: list[str], key: str, count: int) -> tuple[int, int]:
     clients = [openai.AsyncOpenAI(base_url=u + "/v1", api_key=key, max_retries=0) for u in urls]
     codes: set[str] = set()

@@ -15,6 +15,7 @@ import openai
 import pytest
 from tests.conftest import GatewayFactory
 from tests.fakes import FakeProvider, Fault
+from tests.fakes.faults import count_words
 from tests.integration.records import record_for
 from tests.integration.test_fallback import routing_toml
 from tests.servers import Gateway
@@ -82,6 +83,62 @@ def test_an_invalid_answer_is_reasked_with_the_validation_errors(
     reask = fake.requests[1].json["messages"]
     assert reask[-2] == {"role": "assistant", "content": '{"answer": "many"}'}
     assert "$.answer" in reask[-1]["content"] and "integer" in reask[-1]["content"]
+
+
+PRICED = """
+[pricing."up/gpt-test"]
+input_per_mtok = 10000
+output_per_mtok = 20000
+
+[pricing."backup/gpt-backup"]
+input_per_mtok = 1000000
+output_per_mtok = 1000000
+"""
+
+
+def test_reasks_and_samples_are_charged_on_the_record_and_the_budget(
+    make_gateway: GatewayFactory, fake: FakeProvider
+) -> None:
+    guards = f"schema = {SCHEMA}\nreask_attempts = 2\nconfidence = {{ samples = 2 }}"
+    gw, key = make_gateway(PRICED + models_toml(guards))
+    fake.script(
+        Fault(content='{"answer": "many"}'),  # invalid: re-asked
+        Fault(content='{"answer": 7}'),  # the answer returned
+        Fault(content='{"answer": 7}'),  # two self-consistency samples
+        Fault(content='{"answer": 8}'),
+    )
+    raw = ask(gw, key)
+    returned = raw.parse().usage
+    assert json.loads(content(raw)) == {"answer": 7} and len(fake.requests) == 4
+    prompts = [
+        count_words(str(m.get("content") or "") for m in r.json["messages"]) for r in fake.requests
+    ]
+    completions = [2, 2, 2, 2]  # words of each scripted answer
+    assert returned.prompt_tokens == prompts[1]  # the body describes the answer returned
+    record = record_for(gw, raw.headers["x-request-id"])
+    assert record.input_tokens == sum(prompts)
+    assert record.output_tokens == sum(completions)
+    expected = (sum(prompts) * 10000 + sum(completions) * 20000) / 1e6
+    assert record.cost_usd == pytest.approx(expected)
+
+
+def test_an_answer_turned_down_before_a_fallback_is_paid_at_its_own_price(
+    make_gateway: GatewayFactory, fake: FakeProvider, backup: FakeProvider
+) -> None:
+    models = models_toml(
+        f"schema = {SCHEMA}\nreask_attempts = 0", targets='["up/gpt-test", "backup/gpt-backup"]'
+    )
+    gw, key = make_gateway(routing_toml(backup, PRICED + models))
+    fake.script(Fault(content='{"answer": "x"}'))
+    backup.script(Fault(content='{"answer": 3}'))
+    raw = ask(gw, key)
+    assert raw.headers["x-steward-target"] == "backup/gpt-backup"
+    words = count_words([USER[0]["content"]])
+    record = record_for(gw, raw.headers["x-request-id"])
+    assert record.input_tokens == 2 * words and record.output_tokens == 4
+    turned_down = (words * 10000 + 2 * 20000) / 1e6
+    answered = (words + 2) * 1000000 / 1e6
+    assert record.cost_usd == pytest.approx(turned_down + answered)
 
 
 def test_the_request_schema_applies_and_all_attempts_invalid_fall_back(

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from steward.auth.keyring import Principal
+from steward.config.guards_output import OutputGuardsConfig
 from steward.config.schema import StewardConfig
 from steward.costs import Pricing, estimate_input_tokens, max_output_tokens
 from steward.errors import UnknownModelError
@@ -47,6 +48,12 @@ class RuleBook:
         self._model_quotas: Mapping[str, tuple[int | None, int | None]] = {
             name: (m.rpm, m.tpm) for name, m in config.models.items() if m.rpm or m.tpm
         }
+        self._calls: Mapping[str, int] = {
+            name: _upstream_calls(m.guards.output)
+            for name, m in config.models.items()
+            if m.guards is not None and m.guards.output is not None
+        }
+        """Per model with output guards, how many upstream calls one attempt can make."""
         self._models = models
         self._pricing = pricing
         self._budgets = budgets
@@ -118,10 +125,18 @@ class RuleBook:
             targets = self._models.resolve(public_model or "").targets
         except UnknownModelError:
             return 0.0
-        return max(
+        one = max(
             (self._pricing.worst_case_usd(t, input_tokens, output_tokens) for t in targets),
             default=0.0,
         )
+        return one * self._calls.get(public_model or "", 1)
+
+
+def _upstream_calls(guards: OutputGuardsConfig) -> int:
+    """The answer, its re-asks (a request's `response_format` is validated too) and the
+    self-consistency samples: what the output guards can ask one target for, each charged
+    (`ctx.spent`), so a budget reserves for all of them."""
+    return 1 + guards.reask_attempts + guards.confidence.samples
 
 
 def _names(scope: str, label: str) -> tuple[str, str, str, str]:

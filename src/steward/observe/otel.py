@@ -252,7 +252,7 @@ class RequestTrace:
         answer = _answer(result, self)
         if answer is not None:
             genai.response_attributes(answer, attributes)
-        usage = ctx.usage if ctx.usage is not None else _usage(result)
+        usage = ctx.total_usage() if ctx.usage or ctx.spent else _usage(result)
         genai.usage_attributes(usage, attributes)
         attributes[genai.HTTP_STATUS] = _status(result, error)
         if error is not None:

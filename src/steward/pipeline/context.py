@@ -34,6 +34,11 @@ class CallContext:
     target: Target | None = None
     stream: bool = False
     usage: TokenUsage | None = None
+    """Tokens of the answer returned, as its upstream reported them."""
+    spent: list[tuple[Target, TokenUsage]] = field(default_factory=list)
+    """Upstream answers paid for but not returned: the output guards' re-asks and samples, and
+    answers they turned down (before a fallback or a block). Their tokens and cost count with
+    the answer's, on the record and against limits and budgets (`total_usage`, `settle_cost`)."""
     ttft_ms: float | None = None
     error: StewardError | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -73,6 +78,18 @@ class CallContext:
         if not isinstance(self.request, EmbeddingRequest):
             raise TypeError("this call carries no embeddings request")
         return self.request
+
+    def total_usage(self) -> TokenUsage | None:
+        """`usage` plus everything `spent`; None when no upstream reported any."""
+        if not self.spent:
+            return self.usage
+        parts = [u for _, u in self.spent] + ([self.usage] if self.usage is not None else [])
+        return TokenUsage(
+            input_tokens=sum(u.input_tokens for u in parts),
+            output_tokens=sum(u.output_tokens for u in parts),
+            cached_input_tokens=sum(u.cached_input_tokens for u in parts),
+            reasoning_tokens=sum(u.reasoning_tokens for u in parts),
+        )
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

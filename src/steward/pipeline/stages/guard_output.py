@@ -15,7 +15,9 @@ Per attempt, for a model with `[models.NAME.guards.output]`:
    `x-steward-escalated: true`.
 A streamed request is answered from the checked whole answer, replayed as chunks: the first
 byte waits for the whole answer, which is the price of never streaming what fails a check.
-Re-asks and samples run inside the attempt, under its timeout, on the same target.
+Re-asks and samples run inside the attempt, under its timeout, on the same target. Every answer
+paid for and not returned (the re-asked, the samples, one turned down) goes on `ctx.spent`, so
+its tokens and cost count on the record and against limits and budgets.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from steward.pipeline.context import CallContext
 from steward.pipeline.result import ChatStream, Completion, Result
 from steward.pipeline.stage import Next
 from steward.types import JSONObject
-from steward.wire.openai import ChatRequest
+from steward.wire.openai import ChatRequest, usage_from_openai
 
 __all__ = ["EscalationSink", "OutputGuardStage"]
 
@@ -113,16 +115,28 @@ class _GuardedCall:
         self.request = ctx.chat_request()
         self.upstream = guards.upstream(self.request)
         self.decisions: list[Decision] = []
+        self.answer: JSONObject | None = None
+        """The latest upstream answer, before repair: what the caller gets unless a re-ask
+        replaces it or a guard turns it down."""
+
+    def _spend(self, body: JSONObject | None) -> None:
+        """An upstream answer that was paid for and is not the one returned (`ctx.spent`)."""
+        usage = usage_from_openai(body.get("usage")) if body is not None else None
+        if usage is not None and self.ctx.target is not None:
+            self.ctx.spent.append((self.ctx.target, usage))
 
     async def run(self) -> Result:
         try:
             first = await self.call_next(dataclasses.replace(self.ctx, request=self.upstream))
             if not isinstance(first, Completion):
                 return first  # not a chat completion: nothing to check
+            self.answer = first.body
             body, schema = await self._validated(first.body)
             scan = self.guards.scan(body, self.request)
-        except GuardBlockedError as exc:
-            self.decisions.append(Decision(exc.guard, "block"))
+        except BaseException as exc:
+            if isinstance(exc, GuardBlockedError):
+                self.decisions.append(Decision(exc.guard, "block"))
+            self._spend(self.answer)  # paid for, and the caller will not get it
             raise
         finally:
             self.ctx.guards.extend(self.decisions)
@@ -167,7 +181,9 @@ class _GuardedCall:
             answer = contents(body)[position][1]
             messages = reask_messages(messages_of(self.upstream), answer, errors)
             asked = await self._ask(derive(self.upstream, messages=messages))
-            body = asked if asked is not None else body
+            if asked is not None:
+                self._spend(body)
+                body = self.answer = asked
         latency_ms = (time.perf_counter() - began) * 1000.0
         self.decisions.append(Decision("schema", "block", None, latency_ms, "; ".join(errors)))
         target = self.ctx.target
@@ -199,6 +215,9 @@ class _GuardedCall:
         sample = derive(self.upstream, temperature=settings.sample_temperature, logprobs=None)
         asked = [self._ask(sample) for _ in range(settings.samples)]
         results = await asyncio.gather(*asked, return_exceptions=True)
+        for paid in results:
+            if isinstance(paid, dict):
+                self._spend(paid)
         answers = [contents(r)[0][1] for r in results if isinstance(r, dict) and contents(r)]
         for error in results:
             if isinstance(error, BaseException) and not isinstance(error, StewardError):

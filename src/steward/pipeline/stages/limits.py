@@ -67,7 +67,7 @@ class LimitsStage:
     def _settle_later(self, ctx: CallContext, call: CallRules, reservation: Reservation) -> None:
         cost = settle_cost(ctx, self._pricing)
         served_from_cache = ctx.cache in ("hit", "semantic")  # no upstream tokens, no cost
-        usage = None if served_from_cache else ctx.usage
+        usage = None if served_from_cache else ctx.total_usage()
         self._settlements.spawn(self._limiter.settle(reservation, call.actual(usage, cost)))
 
 

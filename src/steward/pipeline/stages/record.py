@@ -84,7 +84,7 @@ class RecordStage:
         response: JSONObject | None = None,
         chunks: list[JSONObject] | None = None,
     ) -> None:
-        usage = ctx.usage
+        usage = ctx.total_usage()  # re-asks and samples included
         principal = ctx.principal
         policy = self._capture.policy(ctx.public_model)
         record = RequestRecord(
