@@ -1,7 +1,7 @@
 """Latency of the input guards on a 1,000-character prompt, models already loaded, and the
 one-time load cost.
 
-    .venv/bin/python bench/guard_latency.py              # --rounds 200, --sequential
+    .venv/bin/python bench/guard_latency.py    # --rounds 200, --sequential, --switch-interval-ms 1
 
 The guards run as the `guard_input` stage runs them (`input_guards.verdicts`: the MiniLM encode
 and Presidio prefetched together); `--sequential` starts each guard's heavy part only at its
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 
 from steward.config.guards import GuardsConfig
@@ -23,6 +24,7 @@ from steward.config.guards_input import (
     TopicsGuardConfig,
 )
 from steward.config.guards_pii import PIIGuardConfig
+from steward.config.schema import ServerConfig
 from steward.guards.base import InputGuard
 from steward.guards.embedding import SharedEncoder
 from steward.guards.input_guards import build_input_guards, verdicts
@@ -31,13 +33,21 @@ from steward.guards.pii.engine import AVAILABLE as PII_AVAILABLE
 from steward.guards.pii.engine import PIIEngine
 from steward.wire.openai import ChatRequest
 
-PARAGRAPH = (
+PROMPT = (
     "Our team is planning a three-day offsite in the mountains next spring. We need a venue "
     "for about forty people with meeting rooms, reliable internet and vegetarian catering. "
     "Could you compare the options near Innsbruck and Chamonix, list the likely costs per "
     "person, and suggest an agenda that mixes workshops with a half-day hike? "
+    "Most of us will fly in from Berlin, Lisbon and Warsaw, so tell us which airports are "
+    "closest and how long the transfer takes by train or shuttle bus in March. "
+    "Two colleagues use wheelchairs, which rules out venues without lifts or step-free rooms. "
+    "The budget is roughly nine hundred euros per person, travel excluded, and finance wants "
+    "a cancellation policy that refunds at least half the deposit up to six weeks before. "
+    "For the evenings we would like one team dinner in town and one quieter night with board "
+    "games. Please finish with a short checklist of what to book first, and by which date, "
+    "so that nothing is left to the last minute or simply forgotten by anybody."
 )
-PROMPT = (PARAGRAPH * 4)[:1000]
+"""1,000 characters, ten sentences, none repeated (a repeated one would be encoded once)."""
 
 
 def setups() -> dict[str, GuardsConfig]:
@@ -125,7 +135,14 @@ def main() -> None:
         action="store_true",
         help="no prefetch: each guard's heavy part starts at its turn (for comparison)",
     )
+    parser.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=ServerConfig().switch_interval_ms,
+        help="Python's thread switch interval, as `steward serve` sets it (Python's own is 5)",
+    )
     args = parser.parse_args()
+    sys.setswitchinterval(args.switch_interval_ms / 1000.0)
     encoder = SharedEncoder()
     started = time.perf_counter()
     encoder.encode(["load"])
@@ -136,7 +153,10 @@ def main() -> None:
         pii.load()
         pii.load(ner=False)
         print(f"Presidio + spaCy load (once per process): {time.perf_counter() - started:.1f} s")
-    print(f"prompt: {len(PROMPT)} characters, {args.rounds} rounds\n")
+    print(
+        f"prompt: {len(PROMPT)} characters, {args.rounds} rounds,"
+        f" switch interval {args.switch_interval_ms:g} ms\n"
+    )
     print("| guards | p50 ms | p95 ms |\n|---|---|---|")
     for n, (name, config) in enumerate(setups().items()):
         guards = build_input_guards(config, encoder, pii)

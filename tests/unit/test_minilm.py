@@ -75,6 +75,40 @@ def test_int8_rows_are_unit_vectors_in_input_order_whatever_the_batch(int8: Mini
     np.testing.assert_array_equal(batched, one_by_one)
 
 
+def test_grouped_runs_keep_each_text_where_it_runs_alone(
+    int8: MiniLM, model: MiniLM, reference: dict[str, Any]
+) -> None:
+    grouped = MiniLM.load(precision="int8", threads=1, grouped=True)
+    sentences = reference["sentences"]
+    together = grouped.encode(sentences)
+    alone = int8.encode(sentences)
+
+    assert together.shape == alone.shape and together.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    # Padded and masked, a text keeps its meaning; only the shared quantisation scale moves
+    # it, by far less than the int8 encoder itself moves from float32.
+    assert np.einsum("ij,ij->i", together, alone).min() > 0.995
+    assert np.einsum("ij,ij->i", together, model.encode(sentences)).min() > 0.99
+    np.testing.assert_allclose(together @ together.T, reference["cosine"], atol=0.03, rtol=0)
+    # Order and duplicates survive the sorting into groups.
+    repeated = grouped.encode([sentences[2], sentences[0], sentences[2]])
+    np.testing.assert_array_equal(repeated[0], repeated[2])
+
+
+def test_groups_pad_at_most_a_quarter_and_cover_every_text() -> None:
+    from steward.embeddings.graph import groups
+
+    lengths = [18, 20, 35, 36, 20, 35, 21, 18, 120, 5]
+    found = groups(lengths)
+
+    assert sorted(i for g in found for i in g) == list(range(len(lengths)))
+    for group in found:
+        sizes = [lengths[i] for i in group]
+        assert max(sizes) * len(sizes) <= 1.25 * sum(sizes)
+    assert len(found) < len(lengths) / 2  # short segments share runs
+    assert [8] in found  # the long one runs alone
+
+
 def test_precision_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEWARD_EMBEDDING_PRECISION", "float32")
     assert minilm.default_precision() == "float32"

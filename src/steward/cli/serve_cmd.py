@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -26,6 +27,7 @@ def serve(
 
     cfg = loaded.config
     configure_logging(cfg.logging.level, cfg.logging.format)
+    sys.setswitchinterval(cfg.server.switch_interval_ms / 1000.0)
     try:
         runtime = Runtime.build(loaded)
     except StewardError as exc:

