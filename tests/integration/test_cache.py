@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from typing import Any
 
@@ -332,6 +334,54 @@ def test_an_unreachable_redis_is_a_miss_not_an_error(
     assert [r.headers["x-steward-cache"] for r in replies] == ["miss", "miss"]
     assert replies[1].parse().choices[0].message.content == f"echo: {PARAPHRASE[0]}"
     assert len(fake.requests) == 2
+
+
+class SilentServer:
+    """Accepts connections and never answers: a Redis that hangs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.open: list[socket.socket] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.open.append(conn)  # held open, never answered
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+        for conn in self.open:
+            conn.close()
+
+
+def test_a_hanging_redis_delays_a_miss_by_its_lookup_only(
+    make_gateway: GatewayFactory, fake: FakeProvider
+) -> None:
+    silent = SilentServer()
+    try:
+        hanging = f'[redis]\nurl = "redis://127.0.0.1:{silent.port}/0"\ntimeout_s = 0.2\n'
+        gw, key = make_gateway(CACHED + hanging)
+        timings = []
+        for question in ("first question", "second question", "third question"):
+            started = time.perf_counter()
+            reply = ask(gw, key, question)
+            timings.append(time.perf_counter() - started)
+            assert reply.headers["x-steward-cache"] == "miss"
+        # The lookup waits out its timeout (2 x 0.2 s); the store is sent, not waited for.
+        assert all(0.35 < t < 0.7 for t in timings[1:]), timings
+        assert len(fake.requests) == 3
+    finally:
+        silent.close()
 
 
 @pytest.mark.redis

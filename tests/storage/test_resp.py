@@ -109,10 +109,91 @@ def test_reconnects_after_the_server_drops_the_connection(
 def test_an_unreachable_server_is_a_storage_error() -> None:
     async def scenario() -> None:
         store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2)
+        failures: list[StorageError] = []
         try:
             with pytest.raises(StorageError, match="unavailable"):
                 await store.command("GET", "k")
+            store.command_later("SET", "k", b"v", failed=failures.append)  # never raises
+            for _ in range(50):
+                if failures:
+                    break
+                await asyncio.sleep(0.01)
+            assert failures and "unavailable" in failures[0].message
         finally:
             await store.aclose()
+
+    on_both_loops(scenario)
+
+
+class Writes:
+    """Counts the socket writes of a store's lean connection."""
+
+    def __init__(self, store: RedisStore) -> None:
+        protocol = store._lean._protocol  # type: ignore[union-attr]
+        assert protocol is not None and protocol._transport is not None
+        self.count = 0
+        transport = protocol._transport
+        write = transport.write
+
+        def counted(data: bytes) -> None:
+            self.count += 1
+            write(data)
+
+        protocol._transport = _Wrapped(transport, counted)  # type: ignore[assignment]
+
+
+class _Wrapped:
+    def __init__(self, transport: object, write: Callable[[bytes], None]) -> None:
+        self._transport = transport
+        self.write = write
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
+
+
+@pytest.mark.redis
+def test_a_later_command_shares_the_next_write_and_keeps_the_order(
+    redis_url: str, redis_prefix: str
+) -> None:
+    async def scenario() -> None:
+        store = RedisStore(redis_url, prefix=redis_prefix)
+        key = store.key("resp", "later")
+        failures: list[StorageError] = []
+        try:
+            await store.command("DEL", key)
+            writes = Writes(store)
+            store.command_later("SET", key, b"stored", "PX", 60_000, failed=failures.append)
+            assert writes.count == 0  # held back...
+            assert await store.command("GET", key) == b"stored"  # ...and sent first, together
+            assert writes.count == 1
+            # Nothing follows: it goes out at the loop's next turn.
+            store.command_later("SET", key, b"again", "PX", 60_000, failed=failures.append)
+            await asyncio.sleep(0.05)
+            assert writes.count == 2
+            assert await store.command("GET", key) == b"again"
+            # An error reply reaches `failed`, and later replies stay in step.
+            store.command_later("INCR", key, failed=failures.append)
+            assert await store.command("ECHO", "next") == b"next"
+            await asyncio.sleep(0)
+            assert len(failures) == 1 and "unavailable" in failures[0].message
+        finally:
+            await store.aclose()
+
+    on_both_loops(scenario)
+
+
+@pytest.mark.redis
+def test_close_writes_what_was_held_back(redis_url: str, redis_prefix: str) -> None:
+    async def scenario() -> None:
+        store = RedisStore(redis_url, prefix=redis_prefix)
+        key = store.key("resp", "closing")
+        await store.command("DEL", key)
+        store.command_later("SET", key, b"kept", "PX", 60_000, failed=lambda exc: None)
+        await store.aclose()
+        reader = RedisStore(redis_url, prefix=redis_prefix)
+        try:
+            assert await reader.command("GET", key) == b"kept"
+        finally:
+            await reader.aclose()
 
     on_both_loops(scenario)

@@ -102,9 +102,8 @@ class RedisCacheStore:
         return value if isinstance(value, bytes) else None
 
     async def put(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Sent, not awaited: the answer is on its way to the caller already, and the write
+        shares a socket write with the next command (`RedisStore.command_later`)."""
         name = self._key(key)
         ttl_ms = max(1, round(ttl_s * 1000))
-        try:
-            await self._redis.command("SET", name, value, "PX", ttl_ms)
-        except StorageError as exc:
-            self._failures.note(exc)
+        self._redis.command_later("SET", name, value, "PX", ttl_ms, failed=self._failures.note)

@@ -31,6 +31,8 @@ class RedisStore:
         self._client: aioredis.Redis | None = None
         parts = RespURL.parse(url)
         self._lean = RespClient(parts) if parts is not None else None
+        self._later: set[asyncio.Future[object]] = set()
+        """Commands sent with `command_later` whose replies are still due."""
 
     @property
     def client(self) -> aioredis.Redis:
@@ -69,6 +71,34 @@ class RedisStore:
         except (RespError, OSError) as exc:
             raise self._unavailable(exc) from None
 
+    def command_later(self, *args: Arg, failed: Callable[[StorageError], None]) -> None:
+        """One command whose reply nobody waits for (a cache write): through the lean client
+        it goes out with the next command or at the loop's next turn, in the same write; any
+        failure goes to `failed`. Never raises."""
+        future: asyncio.Future[object] | None = None
+        if self._lean is not None:
+            try:
+                future = self._lean.send_later(*args)
+            except OSError as exc:
+                failed(self._unavailable(exc))
+                return
+        if future is None:  # no connection open (or redis-py): as `command`, under its timeout
+            future = asyncio.ensure_future(self.command(*args))
+        self._later.add(future)
+        future.add_done_callback(lambda done: self._settled(done, failed))
+
+    def _settled(
+        self, future: asyncio.Future[object], failed: Callable[[StorageError], None]
+    ) -> None:
+        self._later.discard(future)
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if isinstance(exc, StorageError):
+            failed(exc)
+        elif exc is not None:
+            failed(self._unavailable(exc))
+
     def _unavailable(self, exc: BaseException) -> StorageError:
         return StorageError(
             f"Redis at {self.url} is unavailable ({type(exc).__name__}).",
@@ -76,6 +106,8 @@ class RedisStore:
         )
 
     async def aclose(self) -> None:
+        if self._later:  # written by now or at the next turn; wait briefly for the replies
+            await asyncio.wait(set(self._later), timeout=self.timeout_s)
         if self._lean is not None:
             await self._lean.aclose()
         if self._client is not None:

@@ -3,7 +3,8 @@
 redis-py's asyncio client costs about 170 µs of CPU per command (connection pool, command
 parsing, stream reader); a cache lookup on every request cannot afford that. This client sends
 commands pipelined on one connection and matches replies to waiters in order, so a command
-costs one write and a share of one read. It speaks only what Steward needs: bulk strings,
+costs one write and a share of one read. A command nobody waits for (`send_later`: a cache
+write) goes out with the next command, or at the loop's next turn, in the same write. It speaks only what Steward needs: bulk strings,
 integers, simple strings, errors and arrays (RESP2), with AUTH and SELECT from the URL.
 
 Failures raise `RespError` (a reply error) or `OSError`/`ConnectionError` (the connection);
@@ -105,18 +106,35 @@ class _Protocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._waiters: deque[asyncio.Future[object]] = deque()
+        self._unsent: list[bytes] = []
+        self._flush_scheduled = False
         self.lost: BaseException | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
-    def send(self, payload: bytes) -> asyncio.Future[object]:
+    def send(self, payload: bytes, *, later: bool = False) -> asyncio.Future[object]:
+        """Queue `payload`; written now (with anything held back), or with `later` at the next
+        command or the loop's next turn, whichever comes first. Replies keep the order."""
         if self._transport is None or self.lost is not None:
             raise ConnectionError("the Redis connection is closed")
-        waiter: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[object] = loop.create_future()
         self._waiters.append(waiter)
-        self._transport.write(payload)
+        self._unsent.append(payload)
+        if not later:
+            self.flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self.flush)
         return waiter
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if self._unsent and self._transport is not None and self.lost is None:
+            unsent = self._unsent
+            self._unsent = []
+            self._transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     def data_received(self, data: bytes) -> None:
         buf = self._buffer
@@ -144,6 +162,11 @@ class _Protocol(asyncio.Protocol):
             waiter.set_exception(value)
         else:
             waiter.set_result(value)
+
+    def close(self) -> None:
+        """Close after the write buffer drains; replies still due are dropped."""
+        if self._transport is not None:
+            self._transport.close()
 
     def abort(self, exc: BaseException) -> None:
         if self._transport is not None:
@@ -179,8 +202,21 @@ class RespClient:
             self._protocol.abort(ConnectionError("reset after a timeout"))
             self._protocol = None
 
+    def send_later(self, *args: Arg) -> asyncio.Future[object] | None:
+        """A command whose reply the caller need not wait for (the future has it), sent with
+        the next command or at the loop's next turn. None when no connection is open: `call`
+        then, which connects."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None:
+            return None
+        return protocol.send(encode(args), later=True)
+
     async def aclose(self) -> None:
-        self.reset()
+        """Write what is held back, then close."""
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.lost is None:
+            protocol.flush()
+            protocol.close()
 
     async def _connect(self) -> _Protocol:
         if self._connecting is None:
