@@ -35,7 +35,8 @@ REDACTOR = PatternRedactor()
         ),
         ("key sk-proj-abcdefghijklmnopqrstuvwx", "key <API_KEY>"),
         ("sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345", "<API_KEY>"),
-        ("ghp_" + "a" * 36, "<API_KEY>"),
+        ("ghp_" + "a1B2c3D4e5F6" * 3, "<API_KEY>"),
+        ("ghp_" + "a" * 36, "ghp_" + "a" * 36),  # a placeholder, not a token
         ("stripe sk_live_abcdefghijklmnop1234", "stripe <API_KEY>"),
         ("Authorization: Bearer abcdefghijklmnop1234", "Authorization: Bearer <API_KEY>"),
         ("id AKIAIOSFODNN7EXAMPLE", "id <AWS_KEY>"),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from steward.config.guards_input import SecretKind, SecretsGuardConfig
 from steward.guards.base import Decision, GuardInput, InputVerdict
-from steward.observe.redact import DEFAULT_PATTERNS, Pattern, PatternRedactor
+from steward.observe.redact import DEFAULT_PATTERNS, Pattern, PatternRedactor, not_placeholder
 
 __all__ = ["MASK", "SECRET_PATTERNS", "SecretsGuard"]
 
@@ -52,10 +52,21 @@ SECRET_PATTERNS: tuple[Pattern, ...] = (
     Pattern(
         "password",
         re.compile(
-            r"(?i)\b(?:password|passwd|pwd|passphrase|pass|secret|client_secret|api[_-]?key|"
-            r"access[_-]?token|auth[_-]?token)\b[\"']?\s*[:=]\s*[\"']?([^\s\"'(),;<>]{6,})"
+            # The name may end a longer one (DB_PASSWORD). The value is a literal: not a
+            # `$VARIABLE`, and not code (`os.environ[...]`, `getenv(...)`), which the
+            # possessive run and the look-ahead after it rule out.
+            r"(?i)(?<![a-z])(?:password|passwd|pwd|passphrase|pass|secret|client_secret|"
+            r"api[_-]?key|access[_-]?token|auth[_-]?token)(?![a-z])[\"']?\s*[:=]\s*[\"']?"
+            r"(?![$])([^\s\"'(),;<>\[\]{}]{6,}+)(?![(\[])"
         ),
         group=1,
+        valid=not_placeholder,
+    ),
+    Pattern(
+        "password",  # the password in a URL: postgres://user:password@host/db
+        re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:([^\s:/@]{3,})@"),
+        group=1,
+        valid=not_placeholder,
     ),
 )
 

@@ -18,7 +18,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["DEFAULT_PATTERNS", "Pattern", "PatternRedactor", "Redactor", "Span", "redact_json"]
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "Pattern",
+    "PatternRedactor",
+    "Redactor",
+    "Span",
+    "not_placeholder",
+    "redact_json",
+]
 
 
 class Redactor(Protocol):
@@ -96,13 +104,40 @@ _API_KEY = (
     r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"
     r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}"
     r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20,}"
+    # Hugging Face, npm, SendGrid, Twilio API key SIDs, DigitalOcean (personal, OAuth, refresh).
+    r"|hf_[A-Za-z]{34,}|npm_[A-Za-z0-9]{36}|SG\.[\w-]{22}\.[\w-]{43}|SK[0-9a-f]{32}"
+    r"|do[por]_v1_[a-f0-9]{64}"
 )
+
+
+def not_placeholder(candidate: str) -> bool:
+    """False for what people write in place of a credential: `sk-xxxxxxxxxxxxxxxx`,
+    `********`, `YOUR_ACCESS_TOKEN`, `your-api-key-here`, `example`."""
+    if not candidate:
+        return False
+    most = max(candidate.count(c) for c in set(candidate))
+    if most * 2 > len(candidate):  # one character repeated: xxxx, ****, ....
+        return False
+    if re.fullmatch(r"[A-Z_]+", candidate):  # an environment variable's name, a placeholder
+        return False
+    if "..." in candidate or "\u2026" in candidate:  # sk-..., elided
+        return False
+    lowered = candidate.lower()
+    return not any(word in lowered for word in _PLACEHOLDER_WORDS)
+
+
+_PLACEHOLDER_WORDS = ("your", "example", "placeholder", "redacted", "changeme", "xxxxxx")
 _IBAN = r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?|[A-Z]{2}\d{2}[A-Z0-9]{11,30}"
 
 DEFAULT_PATTERNS: tuple[Pattern, ...] = (
     Pattern("JWT", re.compile(r"(?<![\w-])eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*")),
-    Pattern("API_KEY", re.compile(rf"(?<![\w-])(?:{_API_KEY})(?![\w-])")),
-    Pattern("API_KEY", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{16,})"), group=1),
+    Pattern("API_KEY", re.compile(rf"(?<![\w-])(?:{_API_KEY})(?![\w-])"), valid=not_placeholder),
+    Pattern(
+        "API_KEY",
+        re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{16,})"),
+        group=1,
+        valid=not_placeholder,
+    ),
     Pattern(
         "AWS_KEY", re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])")
     ),

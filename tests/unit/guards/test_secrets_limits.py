@@ -17,7 +17,12 @@ SECRETS = [
     "AKIAIOSFODNN7EXAMPLE",
     "ghp_" + "a1" * 18,
     "xoxb-1234567890-abcdefghij",
-    "AIza" + "B" * 35,
+    "AIza" + "SyB4kX9pL2mQ7vT1cR8nW3eJ6hF0dG5aZ-u",
+    "hf_" + "QwcelgynPVwxHtUuvtvaUhDAbuJeoqZSZa",
+    "npm_" + "h3jZzpbttqD41bhQe9suBYpvivBvFlQCUa2h",
+    "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",
+    "SK5aae7ff48e394cd7545489693d329396",
+    "dop_v1_" + "960475ba9a7a81d4d3412da0c782fd5507a1f5376810a8bf61c63aa89b378937",
     "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
     "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
@@ -43,6 +48,35 @@ def test_passwords_and_bearer_tokens_and_block() -> None:
     assert replaced == {0: "password=<SECRET> and Bearer <SECRET>"}
     action, replaced = run(SecretsGuard(SecretsGuardConfig(action="block")), "AKIAIOSFODNN7EXAMPLE")
     assert action == "block" and replaced is None
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("DB_PASSWORD=pD#%eA3&hQdrfW03", "DB_PASSWORD=<SECRET>"),
+        ("postgres://app:s3cretpass@db:5432/prod", "postgres://app:<SECRET>@db:5432/prod"),
+        ('secret: "Zq81-xYw!kP"', 'secret: "<SECRET>"'),
+    ],
+)
+def test_passwords_in_names_and_urls(text: str, masked: str) -> None:
+    assert run(SecretsGuard(SecretsGuardConfig()), text)[1] == {0: masked}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Replace sk-xxxxxxxxxxxxxxxxxxxxxxxx with your own key.",
+        "Set OPENAI_API_KEY=sk-... in your .env file.",
+        "api_key = os.environ['OPENAI_API_KEY']",
+        'client = OpenAI(api_key=os.getenv("OPENAI_API_KEY"))',
+        "DB_PASSWORD=${DB_PASSWORD}",
+        "password: ********",
+        "Authorization: Bearer YOUR_ACCESS_TOKEN_HERE",
+        "password_reset_url = https://example.com/reset",
+    ],
+)
+def test_placeholders_and_code_are_not_secrets(text: str) -> None:
+    assert run(SecretsGuard(SecretsGuardConfig()), text)[0] == "allow"
 
 
 def test_ordinary_text_passes() -> None:
