@@ -164,7 +164,9 @@ def test_non_deterministic_requests_are_not_cached_by_default(
             )
         assert raw.headers["x-steward-cache"] == "skip"
     assert ask(gw, key, "Tell me a joke", n=2).headers["x-steward-cache"] == "skip"
-    assert len(fake.requests) == 5
+    # Counted by content: the session's fake may also see a late call from an earlier test.
+    jokes = [r for r in fake.requests if "Tell me a joke" in str(r.json.get("messages"))]
+    assert len(jokes) == 5, [r.json for r in fake.requests]
     loose = [ask(gw, key, "Tell me a joke", model="loose", temperature=0.7) for _ in range(2)]
     assert [r.headers["x-steward-cache"] for r in loose] == ["miss", "hit"]
 

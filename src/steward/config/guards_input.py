@@ -58,6 +58,16 @@ class TopicsGuardConfig(Section):
     allow: list[str] = []
     deny: list[str] = []
     threshold: float = Field(default=DEFAULT_TOPIC_THRESHOLD, gt=-1, lt=1)
+    """`allow`: a message whose best cosine to the allowed topics is below it is off topic."""
+    deny_threshold: float | None = Field(default=None, gt=-1, lt=1)
+    """`deny`: a message whose cosine to a denied topic reaches it is on that topic; by
+    default `threshold`. Its own when a rule has both lists: an allow list wants a low bar, a
+    deny list often a higher one."""
+
+    @property
+    def deny_at(self) -> float:
+        return self.threshold if self.deny_threshold is None else self.deny_threshold
+
     action: Literal["block", "flag"] = "block"
     message: str | None = None
 

@@ -1,8 +1,9 @@
 """Topic rules: the user's last message compared, in MiniLM space, with allowed or denied topics.
 
 With `allow`, a message whose best cosine to the allowed topics is below `threshold` is off
-topic; with `deny`, one whose best cosine to a denied topic reaches `threshold` is on a denied
-topic. Topic descriptions are embedded once, at the first call.
+topic; with `deny`, one whose best cosine to a denied topic reaches `deny_threshold` (by
+default `threshold`) is on a denied topic (bench/topics_quality.py measures both). Topic
+descriptions are embedded once, at the first call.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class TopicsGuard:
         reasons: list[str] = []
         if config.allow and allowed < config.threshold:
             reasons.append(f"best allowed topic {allowed:.2f} < {config.threshold:g}")
-        if config.deny and denied >= config.threshold:
-            reasons.append(f"denied topic {denied:.2f} >= {config.threshold:g}")
+        if config.deny and denied >= config.deny_at:
+            reasons.append(f"denied topic {denied:.2f} >= {config.deny_at:g}")
         score = denied if config.deny and not config.allow else allowed
         action = config.action if reasons else "allow"
         detail = "; ".join(reasons) or None

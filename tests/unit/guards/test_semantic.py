@@ -62,6 +62,25 @@ def test_topics_allow_and_deny() -> None:
     assert flagged.decision.action == "flag"
 
 
+def test_a_rule_with_both_lists_has_a_threshold_for_each() -> None:
+    encoder = SharedEncoder(lambda: BagOfWords())
+    config = TopicsGuardConfig(
+        allow=["hiking boots and tents"], deny=["tents for football fans"], threshold=0.2
+    )
+    text = "which tents for hiking?"
+    shared = asyncio.run(TopicsGuard(config, encoder).similarities(text))
+    assert shared[0] >= 0.2 and shared[1] >= 0.2  # allowed, and denied at the shared bar
+    assert (
+        asyncio.run(
+            TopicsGuard(config, encoder).check([GuardInput(0, "user", text)])
+        ).decision.action
+        == "block"
+    )
+    own = config.model_copy(update={"deny_threshold": 0.99})
+    verdict = asyncio.run(TopicsGuard(own, encoder).check([GuardInput(0, "user", text)]))
+    assert verdict.decision.action == "allow"
+
+
 def test_guards_share_one_encode_per_text() -> None:
     model = BagOfWords()
     encoder = SharedEncoder(lambda: model)
