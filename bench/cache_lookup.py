@@ -5,7 +5,8 @@
 Times `ResponseCache.lookup` for a semantic-only model on a prompt that misses (the usual
 case, and the most work: embedding on the cache's worker thread, then a search of a scope
 holding `--entries` vectors), one call at a time after a warm-up, on the memory backend and,
-with `--redis`, on Redis (one `HGETALL` of the scope per lookup). Also times the embedding
+with `--redis`, on Redis (one script call per lookup, which returns the records the
+replica's mirror of the scope lacks: none, after the first). Also times the embedding
 alone and the search alone, so the split is visible. Prints p50/p95/min in milliseconds.
 """
 

@@ -110,10 +110,11 @@ class ResponseCache:
         self._index: VectorIndex | None = None
         if any(p.semantic for p in self.policies.values()):
             from steward.cache import semantic  # NumPy, only when some model needs it
+            from steward.cache.redis_vectors import RedisVectorIndex
 
             self._embedder = embedder or semantic.Embedder()
             self._index = (
-                semantic.RedisVectorIndex(shared)
+                RedisVectorIndex(shared)
                 if shared is not None
                 else semantic.MemoryVectorIndex(config.max_entries)
             )

@@ -10,25 +10,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
-from steward.cache.store import FailureLog
-from steward.errors import StorageError
-from steward.storage.redis import RedisStore
-
-if TYPE_CHECKING:  # for annotations only: redis-py is used through RedisStore.run
-    from redis.asyncio import Redis
-
 __all__ = [
     "Embedder",
     "Encoder",
     "MemoryVectorIndex",
-    "RedisVectorIndex",
     "Vector",
     "VectorIndex",
     "vector_from_bytes",
@@ -196,77 +188,3 @@ class MemoryVectorIndex:
             self._count -= 1
             if not vectors.entries:
                 del self._scopes[scope]
-
-
-_KEEP_NEWEST = """
-local blob = redis.call('GETRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
-redis.call('SET', KEYS[1], blob, 'PX', ARGV[2])
-return 1
-"""
-"""Keep the newest ARGV[1] bytes of a scope's records, atomically."""
-
-
-class RedisVectorIndex:
-    """One Redis string per scope, a run of fixed-size records shared by replicas.
-
-    A record is the entry key's 32 digest bytes and the vector in float16 (800 bytes for
-    MiniLM), added with an atomic `APPEND`; a search is one `GET` and one matrix product, with
-    no per-record parsing. float16 is precise to about 1e-3 in similarity, and a hit is verified
-    against the float32 vector stored with the entry. The string lives `ttl_s` past its latest
-    addition; past `max_per_scope` records, the oldest go. Forgetting one record is not
-    possible, and not needed: a record whose entry is gone is a miss.
-    """
-
-    name = "redis"
-
-    def __init__(self, redis: RedisStore, *, max_per_scope: int = 1000) -> None:
-        self._redis = redis
-        self._max_per_scope = max_per_scope
-        self._failures = FailureLog("cache.redis_unavailable")
-
-    def _key(self, scope: str) -> str:
-        return self._redis.key("cache", "semantic", scope)
-
-    async def add(self, scope: str, key: str, vector: Vector, ttl_s: float) -> None:
-        name = self._key(scope)
-        record = bytes.fromhex(key) + vector.astype(_HALF).tobytes()
-        ttl_ms = max(1, round(ttl_s * 1000))
-        keep = self._max_per_scope * len(record)
-
-        async def add(r: Redis) -> None:
-            async with r.pipeline(transaction=False) as pipe:
-                pipe.append(name, record)
-                pipe.pexpire(name, ttl_ms)
-                size = int((await pipe.execute())[0])
-            if size > keep + keep // 4:  # trim in steps, not on every addition
-                await r.eval(_KEEP_NEWEST, 1, name, keep, ttl_ms)
-
-        await self._run(add)
-
-    async def nearest(self, scope: str, vector: Vector) -> tuple[str, float] | None:
-        name = self._key(scope)
-
-        async def read(r: Redis) -> bytes | str | None:
-            return await r.get(name)
-
-        blob = await self._run(read)
-        if not blob or isinstance(blob, str):
-            return None
-        record = np.dtype([("key", "V32"), ("vector", _HALF, vector.shape)])
-        usable = len(blob) - len(blob) % record.itemsize
-        records = np.frombuffer(blob, dtype=record, count=usable // record.itemsize)
-        if not len(records):
-            return None
-        scores = records["vector"].astype(np.float32) @ vector
-        best = int(np.argmax(scores))
-        return bytes(records["key"][best]).hex(), float(scores[best])
-
-    async def forget(self, scope: str, key: str) -> None:
-        return None
-
-    async def _run(self, operation: Callable[[Redis], Awaitable[T]]) -> T | None:
-        try:
-            return await self._redis.run(operation)
-        except StorageError as exc:
-            self._failures.note(exc)
-            return None
