@@ -23,6 +23,7 @@ from collections import OrderedDict
 import numpy as np
 import numpy.typing as npt
 
+from steward.cache.semantic import best_match
 from steward.cache.store import FailureLog
 from steward.errors import StorageError
 from steward.storage.redis import RedisStore
@@ -133,11 +134,7 @@ class RedisVectorIndex:
         tag, data = (part if isinstance(part, bytes) else b"" for part in reply)
         record = np.dtype([("key", f"V{_KEY_BYTES}"), ("vector", _HALF, vector.shape)])
         mirror.update(tag, data, record)
-        if mirror.matrix is None or mirror.matrix.shape[1] != vector.shape[0]:
-            return None
-        scores = mirror.matrix @ vector
-        best = int(np.argmax(scores))
-        return mirror.keys[best], float(scores[best])
+        return None if mirror.matrix is None else best_match(mirror.keys, mirror.matrix, vector)
 
     async def forget(self, scope: str, key: str) -> None:
         return None

@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeAlias, TypeVar
+from typing import Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,7 @@ __all__ = [
     "MemoryVectorIndex",
     "Vector",
     "VectorIndex",
+    "best_match",
     "vector_from_bytes",
     "vector_to_bytes",
 ]
@@ -31,7 +32,6 @@ Vector: TypeAlias = npt.NDArray[np.float32]
 log = structlog.get_logger("steward.cache")
 _DTYPE = np.dtype("<f4")
 _HALF = np.dtype("<f2")
-T = TypeVar("T")
 
 
 class Encoder(Protocol):
@@ -115,7 +115,7 @@ class VectorIndex(Protocol):
     async def forget(self, scope: str, key: str) -> None: ...
 
 
-def _best(keys: Sequence[str], matrix: Vector, vector: Vector) -> tuple[str, float] | None:
+def best_match(keys: Sequence[str], matrix: Vector, vector: Vector) -> tuple[str, float] | None:
     if not keys or matrix.shape[1] != vector.shape[0]:
         return None
     scores = matrix @ vector
@@ -140,7 +140,7 @@ class _ScopeVectors:
             self.matrix = np.stack(list(self.entries.values())) if self.keys else None
         if self.matrix is None:
             return None
-        return _best(self.keys, self.matrix, vector)
+        return best_match(self.keys, self.matrix, vector)
 
 
 class MemoryVectorIndex:

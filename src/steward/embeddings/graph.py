@@ -117,18 +117,17 @@ class _Builder:
         return name
 
     def node(self, op: str, inputs: list[str], domain: str = "", **attributes: Any) -> str:
-        from onnx import helper
-
-        out = self.name(op.lower())
-        self.nodes.append(helper.make_node(op, inputs, [out], domain=domain, **attributes))
+        (out,) = self.nodes_out(op, inputs, 1, domain, **attributes)
         return out
 
-    def nodes_out(self, op: str, inputs: list[str], count: int, **attributes: Any) -> list[str]:
+    def nodes_out(
+        self, op: str, inputs: list[str], count: int, domain: str = "", **attributes: Any
+    ) -> list[str]:
         """A step with `count` outputs; returns their names."""
         from onnx import helper
 
         outs = [self.name(op.lower()) for _ in range(count)]
-        self.nodes.append(helper.make_node(op, inputs, outs, **attributes))
+        self.nodes.append(helper.make_node(op, inputs, outs, domain=domain, **attributes))
         return outs
 
     def dense(self, key: str, x: str, weight: Array, bias: Array) -> str:
