@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 import orjson
@@ -347,6 +348,8 @@ class StewardConfig(Section):
                         f'models.{name}: target "{target}" names provider "{provider}", '
                         f"which is not defined under [providers] (defined: {known})"
                     )
+        if problems := _judge_problems(self.models):
+            raise ValueError("; ".join(problems))
         if self.cache.backend == "redis" and not self.redis.url:
             raise ValueError('[cache] backend = "redis" needs [redis] url')
         if self.limits.backend == "redis" and not self.redis.url:
@@ -369,3 +372,19 @@ class StewardConfig(Section):
         """A short stable hash of the whole configuration, stored on every record."""
         data = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _judge_problems(models: Mapping[str, ModelConfig]) -> list[str]:
+    """An injection judge must name a configured model. (The judge call enters the pipeline
+    after the input guards, so a judge model's own guards never judge it again.)"""
+    problems = []
+    for name, model in models.items():
+        injection = model.guards.injection if model.guards is not None else None
+        judge = injection.judge if injection is not None else None
+        if judge is not None and judge.model not in models:
+            known = ", ".join(sorted(models))
+            problems.append(
+                f'models.{name}: the injection judge names model "{judge.model}", which is not'
+                f" defined under [models] (defined: {known})"
+            )
+    return problems

@@ -4,7 +4,9 @@ segment of every scanned message, the best layer score against one threshold.
 A message's score is the highest of: its hidden-character score (`normalize.py`), the
 heuristics on its whole text and its re-readings (rot13, leetspeak, backwards, spaced letters),
 and per segment the heuristics and the semantic similarity of the segment and of any payload
-decoded inside it. `strip` removes the segments at or above the threshold, and empties a message
+decoded inside it. With the judge layer (`judge.py`), a message the others score in the grey
+band below the threshold is put to a model, whose P(injection) then counts as a layer score.
+`strip` removes the segments at or above the threshold, and empties a message
 whose remainder still scores above it (an attack spread over segments).
 """
 
@@ -19,6 +21,7 @@ from steward.config.guards_input import InjectionGuardConfig
 from steward.guards.base import Decision, GuardInput, InputVerdict
 from steward.guards.embedding import SharedEncoder
 from steward.guards.injection.heuristics import score_texts
+from steward.guards.injection.judge import JudgeLayer
 from steward.guards.injection.normalize import normalize, strip_hidden
 from steward.guards.injection.segments import pick, segments, without
 from steward.guards.injection.semantic import SemanticLayer
@@ -59,6 +62,10 @@ class MessageScore:
     whole: float
     rules: list[str]
     segments: list[_Segment] = field(default_factory=list)
+    judged: float | None = None
+    """The judge's P(injection), for a message it was asked about and answered."""
+    judge_note: str | None = None
+    """Why a message put to the judge has no verdict (timed out, failed, ...)."""
 
     @property
     def heuristic(self) -> float:
@@ -70,7 +77,7 @@ class MessageScore:
 
     @property
     def score(self) -> float:
-        return max(self.hidden, self.heuristic, self.semantic)
+        return max(self.hidden, self.heuristic, self.semantic, self.judged or 0.0)
 
 
 class InjectionGuard:
@@ -81,6 +88,8 @@ class InjectionGuard:
         self._scan = frozenset(config.scan)
         self._semantic = SemanticLayer(encoder) if "semantic" in config.layers else None
         self._heuristics = "heuristics" in config.layers
+        judge = config.judge if "judge" in config.layers else None
+        self._judge = JudgeLayer(judge) if judge is not None else None
         self._cut: OrderedDict[
             tuple[str, int | None], tuple[tuple[tuple[int, int], tuple[str, ...]], ...]
         ] = OrderedDict()
@@ -97,6 +106,8 @@ class InjectionGuard:
     async def check(self, inputs: Sequence[GuardInput]) -> InputVerdict:
         started = time.perf_counter()
         scores = await self.score(inputs)
+        if self._judge is not None:
+            await self._ask_judge(scores)
         best = max(scores, key=lambda s: s.score, default=None)
         top = best.score if best is not None else 0.0
         hit = best is not None and top >= self._config.threshold
@@ -127,6 +138,23 @@ class InjectionGuard:
             for seg in chosen:
                 seg.semantic = max(next(cosines) for _ in seg.texts)
         return scores
+
+    async def _ask_judge(self, scores: list[MessageScore]) -> None:
+        """The judge's verdict on the highest-scoring messages in the grey band."""
+        assert self._judge is not None
+        config = self._judge.config
+        band = [s for s in scores if config.band <= s.score < self._config.threshold]
+        band = sorted(band, key=lambda s: s.score, reverse=True)[: config.max_messages]
+        if not band:
+            return
+        verdicts = await self._judge.judge([s.item.text for s in band])
+        for message, verdict in zip(band, verdicts, strict=True):
+            if verdict.score is not None:
+                message.judged = verdict.score
+            else:
+                message.judge_note = verdict.problem
+                if config.unavailable == "block":
+                    message.judged = 1.0
 
     def _prepare(self, item: GuardInput) -> MessageScore:
         whole = normalize(item.text)
@@ -195,4 +223,8 @@ def _detail(message: MessageScore) -> str:
         parts.append(f"semantic {message.semantic:.2f}")
     if message.hidden > 0:
         parts.append(f"hidden {message.hidden:.2f} ({', '.join(message.hidden_kinds)})")
+    if message.judge_note is not None:
+        parts.append(f"judge unavailable: {message.judge_note}")
+    elif message.judged is not None:
+        parts.append(f"judge {message.judged:.2f}")
     return "; ".join(parts)

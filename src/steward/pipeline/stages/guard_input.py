@@ -5,18 +5,25 @@ Guards run one after another, in `build_input_guards` order, each on the text th
 ones left (a masked secret is not seen again by the injection guard; a stripped sentence is
 not sent to the topic guard). Their heavy parts, the MiniLM encode (shared through one
 `SharedEncoder`) and Presidio, are prefetched in worker threads when the chain reaches the first
-guard that has one, so they overlap each other and the heuristics. A block stops the chain at once; every decision made is on `ctx.guards`, and the replacements of `strip` and
-`mask` are written into the request before the next stage sees it.
+guard that has one, so they overlap each other and the heuristics. A block stops the chain at once; every decision made is on `ctx.guards`, and the
+replacements of `strip` and `mask` are written into the request before the next stage sees it.
+
+An injection guard with a judge asks its model through `judge_asker`: the question runs down the
+rest of the chain (limits onward) as a call of its own to the judge model, uncached and outside
+the caller's rate limits, and the tokens it spent go on `ctx.spent`, so the request judged is
+charged for them (on its record, its cost and its budgets).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from steward.config.schema import StewardConfig
-from steward.errors import GuardBlockedError
+from steward.errors import GuardBlockedError, UpstreamProtocolError
 from steward.guards.base import InputGuard
 from steward.guards.embedding import SharedEncoder
+from steward.guards.injection.judge import ASK, Ask
 from steward.guards.input_guards import build_input_guards, refusal_message, verdicts
 from steward.guards.messages import apply_replacements, guard_inputs
 from steward.guards.pii.engine import PIIEngine
@@ -24,7 +31,8 @@ from steward.guards.pii.restore import restore_completion, stream_rewriter
 from steward.pipeline.context import CallContext
 from steward.pipeline.result import ChatStream, Completion, Result
 from steward.pipeline.stage import Next
-from steward.wire.openai import ChatRequest
+from steward.types import JSONObject
+from steward.wire.openai import ChatRequest, usage_from_openai
 
 __all__ = ["InputGuardStage"]
 
@@ -42,7 +50,11 @@ class InputGuardStage:
     async def __call__(self, ctx: CallContext, call_next: Next) -> Result:
         guards = self._models.get(ctx.public_model) if ctx.public_model else None
         if guards is not None and isinstance(ctx.request, ChatRequest):
-            await self._check(ctx, ctx.request, guards)
+            token = ASK.set(judge_asker(ctx, call_next))
+            try:
+                await self._check(ctx, ctx.request, guards)
+            finally:
+                ASK.reset(token)
         result = await call_next(ctx)
         if ctx.pseudonyms:
             # The model saw `<PERSON_1>`; the caller gets the real value back.
@@ -67,3 +79,35 @@ class InputGuardStage:
                 replaced.update(verdict.replacements)
         if replaced:
             apply_replacements(request, replaced)
+
+
+def judge_asker(ctx: CallContext, call_next: Next) -> Ask:
+    """Runs a judge's question to its model down the rest of the chain, charged to `ctx`."""
+
+    async def ask(request: ChatRequest) -> JSONObject:
+        call = dataclasses.replace(
+            ctx,
+            request=request,
+            public_model=request.model,
+            principal=None,  # outside the caller's rate limits: its tokens are charged below
+            headers={"cache-control": "no-store"},
+            target=None,
+            stream=False,
+            usage=None,
+            spent=[],
+            response_headers={},
+            attempts=[],
+            guards=[],
+            pseudonyms={},
+            error=None,
+        )
+        result = await call_next(call)
+        if not isinstance(result, Completion):
+            raise UpstreamProtocolError("the injection judge's model did not return a completion")
+        usage = usage_from_openai(result.body.get("usage"))
+        if usage is not None and call.target is not None:
+            ctx.spent.append((call.target, usage))
+        ctx.spent.extend(call.spent)
+        return result.body
+
+    return ask
