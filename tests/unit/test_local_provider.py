@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -131,6 +132,32 @@ def test_chat_generates_text_with_usage(provider: LocalProvider) -> None:
     assert usage["prompt_tokens"] > 0
     assert 0 < usage["completion_tokens"] <= 16
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+@pytest.mark.slow
+@needs_models
+def test_logprobs_cover_every_token_with_the_top_alternatives(provider: LocalProvider) -> None:
+    request = chat_request(max_tokens=6, temperature=0, logprobs=True, top_logprobs=3)
+    response = asyncio.run(provider.chat(request, "smollm2"))
+    choice = response["choices"][0]
+    content = choice["logprobs"]["content"]
+    text = choice["message"]["content"]
+    assert choice["finish_reason"] == "length"
+    # Every token, the last one sampled included (it is never evaluated), spells the answer.
+    assert "".join(c["token"] for c in content) == text
+    assert len(content) == response["usage"]["completion_tokens"] == 6
+    for entry in content:
+        tops = entry["top_logprobs"]
+        assert len(tops) == 3
+        assert [t["logprob"] for t in tops] == sorted((t["logprob"] for t in tops), reverse=True)
+        assert all(t["logprob"] <= 0 for t in tops)
+        # Near-greedy decoding (temperature 0, llama.cpp's repeat penalty applied after the
+        # raw distribution is read): the chosen token is among the most likely ones.
+        chosen = {t["token"]: t["logprob"] for t in tops}
+        assert entry["token"] in chosen
+        assert entry["logprob"] == pytest.approx(chosen[entry["token"]])
+    total = sum(math.exp(t["logprob"]) for t in content[0]["top_logprobs"])
+    assert 0 < total <= 1.0 + 1e-9
 
 
 @pytest.mark.slow

@@ -129,6 +129,7 @@ class LocalProvider:
             max_tokens=request.output_limit(),
             options=_sampling_options(request),
             logprobs=bool(request.logprobs),
+            top_logprobs=(request.top_logprobs or 0) if request.logprobs else 0,
         )
 
 
@@ -285,6 +286,7 @@ class _ChatJob:
     max_tokens: int | None
     options: dict[str, Any]
     logprobs: bool = False
+    top_logprobs: int = 0
 
     def keywords(self, *, stream: bool) -> dict[str, Any]:
         return {
@@ -362,7 +364,7 @@ class _LlamaChat:
     def complete(self, job: _ChatJob, cancel: threading.Event) -> JSONObject:
         self._prepare(job, cancel)
         keywords = job.keywords(stream=False)
-        tracker = _TokenLogprobs() if job.logprobs else None
+        tracker = _TokenLogprobs(job.top_logprobs) if job.logprobs else None
         if tracker is not None:
             from llama_cpp import LogitsProcessorList
 
@@ -370,16 +372,10 @@ class _LlamaChat:
         response: JSONObject = self._llm.create_chat_completion(**keywords)
         response["model"] = job.model
         if tracker is not None:
-            content: list[JSONObject] = [
-                {
-                    "token": _token_text(self._llm, t),
-                    "logprob": lp,
-                    "bytes": None,
-                    "top_logprobs": [],
-                }
-                for t, lp in tracker.values
-            ]
-            response["choices"][0]["logprobs"] = {"content": content}
+            choice = response["choices"][0]
+            if choice.get("finish_reason") == "length":
+                tracker.finish(self._llm, str(choice["message"].get("content") or ""))
+            choice["logprobs"] = {"content": tracker.content(self._llm)}
         return response
 
     def stream(self, job: _ChatJob, emit: Emit[JSONObject], cancel: threading.Event) -> None:
@@ -462,16 +458,21 @@ class _LlamaChat:
 
 class _TokenLogprobs:
     """A llama.cpp logits processor noting each generated token's log-probability under the
-    model's raw distribution (before penalties, grammar and temperature).
+    model's raw distribution (before penalties, grammar and temperature), and the `top` most
+    likely tokens at each step.
 
     llama.cpp calls it before sampling each token, with the tokens evaluated so far; the last of
-    them is the token sampled the step before, looked up in that step's log-softmax. So every
-    generated token is covered but the last one sampled (usually the end of sequence), and
-    `logits_all`, which would hold n_ctx x n_vocab floats, stays off.
+    them is the token sampled the step before, looked up in that step's log-softmax. The token
+    sampled last is never evaluated: `finish` recovers it from the answer's text when the answer
+    was cut by `max_tokens` (an answer that ended on its own ended with the end-of-sequence
+    token, which is not content). `logits_all`, which would hold n_ctx x n_vocab floats, stays
+    off.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, top: int = 0) -> None:
+        self._top = top
         self._previous: Any = None
+        self._tops: list[list[tuple[int, float]]] = []
         self.values: list[tuple[int, float]] = []
 
     def __call__(self, input_ids: Any, logits: Any) -> Any:
@@ -483,7 +484,39 @@ class _TokenLogprobs:
         shifted = np.asarray(logits, dtype=np.float64)
         shifted = shifted - shifted.max()
         self._previous = shifted - np.log(np.exp(shifted).sum())
+        if self._top:
+            best = np.argpartition(self._previous, -self._top)[-self._top :]
+            best = best[np.argsort(self._previous[best])[::-1]]
+            self._tops.append([(int(t), float(self._previous[t])) for t in best])
         return logits
+
+    def finish(self, llm: Any, text: str) -> None:
+        """Adds the last token sampled, if the part of `text` the noted tokens do not cover is
+        exactly one token."""
+        if self._previous is None:
+            return
+        covered = b"".join(llm.detokenize([t], special=True) for t, _ in self.values)
+        raw = text.encode("utf-8")
+        rest = raw[len(covered) :] if raw.startswith(covered) else b""
+        tokens = llm.tokenize(rest, add_bos=False, special=True) if rest else []
+        if len(tokens) == 1:
+            token = int(tokens[0])
+            self.values.append((token, float(self._previous[token])))
+
+    def content(self, llm: Any) -> list[JSONObject]:
+        """OpenAI's `logprobs.content`: each token, its log-probability and the top ones."""
+        return [
+            {
+                "token": _token_text(llm, token),
+                "logprob": logprob,
+                "bytes": None,
+                "top_logprobs": [
+                    {"token": _token_text(llm, t), "logprob": lp, "bytes": None}
+                    for t, lp in (self._tops[step] if step < len(self._tops) else [])
+                ],
+            }
+            for step, (token, logprob) in enumerate(self.values)
+        ]
 
 
 def _token_text(llm: Any, token: int) -> str:
