@@ -28,6 +28,13 @@ class GuardsConfig(Section):
     limits: LimitsGuardConfig | None = None
     topics: TopicsGuardConfig | None = None
     output: OutputGuardsConfig | None = None
+    overlap: bool = False
+    """Start the upstream call while the input guards that only block or flag (injection
+    without `strip` or a judge, topics) are still deciding, after the ones that change the
+    text (limits, secrets, PII, injection with `strip`) have finished: those guards then add
+    almost nothing to a call's latency. The answer is returned only once every guard has
+    cleared the request; a blocked request's upstream call is cancelled, and what the
+    provider had already processed may be billed (docs/guardrails.md)."""
 
     def has_input_guards(self) -> bool:
         return any(

@@ -50,6 +50,9 @@ class TopicsGuard:
         self._topics = (*config.allow, *config.deny)
         self._matrix: npt.NDArray[np.float32] | None = None
 
+    overlappable = True
+    """It only blocks or flags: it may decide while the upstream call runs."""
+
     def refusal(self, decision: Decision) -> str:
         return self._config.message or REFUSAL
 

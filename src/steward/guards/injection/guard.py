@@ -97,6 +97,12 @@ class InjectionGuard:
     def refusal(self, decision: Decision) -> str:
         return REFUSAL
 
+    @property
+    def overlappable(self) -> bool:
+        """Whether it may decide while the upstream call runs: it changes no text (`strip`
+        does) and charges nothing to the call (a judge does)."""
+        return self._config.action != "strip" and self._judge is None
+
     def source_of(self, item: GuardInput) -> str:
         """A user turn as long as `document_chars` is content the app pasted in: a document."""
         if item.source == "user" and len(item.text) >= self._config.document_chars:

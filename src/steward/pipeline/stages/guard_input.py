@@ -16,12 +16,14 @@ charged for them (on its record, its cost and its budgets).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 
 from steward.config.schema import StewardConfig
 from steward.errors import GuardBlockedError, UpstreamProtocolError
-from steward.guards.base import InputGuard
+from steward.guards.base import GuardInput, InputGuard, InputVerdict
 from steward.guards.embedding import SharedEncoder
 from steward.guards.injection.judge import ASK, Ask
 from steward.guards.input_guards import build_input_guards, refusal_message, verdicts
@@ -37,25 +39,45 @@ from steward.wire.openai import ChatRequest, usage_from_openai
 __all__ = ["InputGuardStage"]
 
 
+@dataclass(frozen=True, slots=True)
+class _ModelGuards:
+    first: Sequence[InputGuard]
+    """Guards that decide before the upstream call starts, in order."""
+    overlapped: Sequence[InputGuard] = ()
+    """With `overlap`: guards that decide while it runs, on the text as received."""
+
+
+def _split(guards: Sequence[InputGuard], overlap: bool) -> _ModelGuards:
+    if not overlap:
+        return _ModelGuards(guards)
+    later = [g for g in guards if getattr(g, "overlappable", False)]
+    return _ModelGuards([g for g in guards if g not in later], later)
+
+
 class InputGuardStage:
     def __init__(self, config: StewardConfig, encoder: SharedEncoder | None = None) -> None:
         encoder = encoder if encoder is not None else SharedEncoder()
         pii = PIIEngine()  # loads nothing until a PII guard's first call
-        self._models: Mapping[str, Sequence[InputGuard]] = {
-            name: build_input_guards(model.guards, encoder, pii)
+        self._models: Mapping[str, _ModelGuards] = {
+            name: _split(build_input_guards(model.guards, encoder, pii), model.guards.overlap)
             for name, model in config.models.items()
             if model.guards is not None and model.guards.has_input_guards()
         }
 
     async def __call__(self, ctx: CallContext, call_next: Next) -> Result:
         guards = self._models.get(ctx.public_model) if ctx.public_model else None
-        if guards is not None and isinstance(ctx.request, ChatRequest):
-            token = ASK.set(judge_asker(ctx, call_next))
-            try:
-                await self._check(ctx, ctx.request, guards)
-            finally:
-                ASK.reset(token)
-        result = await call_next(ctx)
+        if guards is None or not isinstance(ctx.request, ChatRequest):
+            return await call_next(ctx)
+        token = ASK.set(judge_asker(ctx, call_next))
+        try:
+            original = guard_inputs(ctx.request)
+            await self._check(ctx, ctx.request, guards.first, original)
+        finally:
+            ASK.reset(token)
+        if guards.overlapped:
+            result = await _overlapped(ctx, call_next(ctx), guards.overlapped, original)
+        else:
+            result = await call_next(ctx)
         if ctx.pseudonyms:
             # The model saw `<PERSON_1>`; the caller gets the real value back.
             if isinstance(result, Completion):
@@ -65,14 +87,15 @@ class InputGuardStage:
         return result
 
     async def _check(
-        self, ctx: CallContext, request: ChatRequest, guards: Sequence[InputGuard]
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        guards: Sequence[InputGuard],
+        inputs: list[GuardInput],
     ) -> None:
         replaced: dict[int, str] = {}
-        async for guard, verdict in verdicts(guards, guard_inputs(request)):
-            ctx.guards.append(verdict.decision)
-            if verdict.decision.action == "block":
-                message = verdict.message or refusal_message(guard, verdict.decision)
-                raise GuardBlockedError(guard.name, message)
+        async for guard, verdict in verdicts(guards, inputs):
+            _decided(ctx, guard, verdict)
             if verdict.pseudonyms:
                 ctx.pseudonyms.update(verdict.pseudonyms)
             if verdict.replacements:
@@ -111,3 +134,40 @@ def judge_asker(ctx: CallContext, call_next: Next) -> Ask:
         return result.body
 
     return ask
+
+
+def _decided(ctx: CallContext, guard: InputGuard, verdict: InputVerdict) -> None:
+    """Notes the decision; raises for a block."""
+    ctx.guards.append(verdict.decision)
+    if verdict.decision.action == "block":
+        message = verdict.message or refusal_message(guard, verdict.decision)
+        raise GuardBlockedError(guard.name, message)
+
+
+async def _overlapped(
+    ctx: CallContext,
+    upstream: Awaitable[Result],
+    guards: Sequence[InputGuard],
+    inputs: list[GuardInput],
+) -> Result:
+    """The guards decide while the upstream call runs; its result is returned only once they
+    have all let the request through, and a block cancels it (or closes its stream). Their
+    encode starts only now, not beside the guards before the call: it would slow those down
+    (PII's analysis took 15-18 ms instead of 6.5 with the encode beside it), and they are
+    what the call waits for."""
+    call = asyncio.ensure_future(upstream)
+    try:
+        await asyncio.sleep(0)  # the call runs to its first wait (the request sent) first
+        for guard in guards:
+            _decided(ctx, guard, await guard.check(inputs))
+    except BaseException:
+        call.cancel()
+        try:
+            result = await call
+        except BaseException:  # cancelled, or failed on its own: nothing to close
+            pass
+        else:
+            if isinstance(result, ChatStream):
+                await result.aclose()
+        raise
+    return await call
