@@ -47,7 +47,18 @@ PROMPT = (
     "games. Please finish with a short checklist of what to book first, and by which date, "
     "so that nothing is left to the last minute or simply forgotten by anybody."
 )
-"""1,000 characters, ten sentences, none repeated (a repeated one would be encoded once)."""
+"""1,000 characters, ten sentences, none repeated (a repeated one would be encoded once), and
+no digit (numbers in words)."""
+
+
+def letters(n: int, width: int = 4) -> str:
+    """`n` written in letters (a counter that adds no digits: the PII guard's phone
+    recognizer skips a text with fewer than four, and the prompt has none)."""
+    out = ""
+    for _ in range(width):
+        n, digit = divmod(n, 26)
+        out = chr(ord("a") + digit) + out
+    return out
 
 
 def setups() -> dict[str, GuardsConfig]:
@@ -110,7 +121,7 @@ async def run(
             {
                 "model": "m",
                 "messages": [
-                    {"role": "user", "content": f"{PROMPT[: -8 - len(salt)]} #{salt}{i:04d}"}
+                    {"role": "user", "content": f"{PROMPT[: -8 - len(salt)]} #{salt}{letters(i)}"}
                 ],
             }
         )

@@ -19,7 +19,7 @@ import statistics
 import sys
 import time
 
-from guard_latency import PROMPT
+from guard_latency import PROMPT, letters
 
 from steward.config.schema import StewardConfig
 from steward.guards.pii.engine import AVAILABLE as PII_AVAILABLE
@@ -59,7 +59,7 @@ async def run(stage: InputGuardStage, model: str, rounds: int, upstream_s: float
 
     added = []
     for i in range(rounds):
-        text = f"{PROMPT[:-12]} #{model[:1]}{i:05d}"  # a new prompt: no memo answers
+        text = f"{PROMPT[:-8]} #{model[:1]}{letters(i, 5)}"  # a new prompt: no memo answers
         request = ChatRequest.model_validate(
             {"model": model, "messages": [{"role": "user", "content": text}]}
         )

@@ -67,6 +67,24 @@ def test_entities_are_found(engine: PIIEngine, text: str, entity: str, value: st
 
 
 @needs_presidio
+def test_the_phone_recognizer_skips_only_texts_too_short_of_digits_to_hold_a_number(
+    engine: PIIEngine,
+) -> None:
+    import phonenumbers
+
+    recognizers = engine.load(ner=False).registry.recognizers
+    [phone] = [r for r in recognizers if type(r).__name__ == "DigitGatedPhoneRecognizer"]
+    lengths = [
+        min(phonenumbers.PhoneMetadata.metadata_for_region(r).general_desc.possible_length)
+        for r in phone.supported_regions
+    ]
+    assert phone.min_digits == min(lengths) == 4
+    # The shortest number it can find has that many digits, so the gate loses nothing.
+    assert [f.entity for f in engine.analyze("Ring +49 30 12345 now", ["PHONE_NUMBER"], 0.35)]
+    assert phone.analyze("Call three-one-two, room 12 or 7.", ["PHONE_NUMBER"]) == []
+
+
+@needs_presidio
 def test_pseudonymise_mask_and_block(engine: PIIEngine) -> None:
     config = PIIGuardConfig(entities={"PERSON": "pseudonymise", "EMAIL_ADDRESS": "mask"})
     verdict = run(

@@ -109,7 +109,46 @@ def _build_analyzer() -> Any:
     registry.remove_recognizer("EmailRecognizer")
     registry.add_recognizer(_offline_email_recognizer())
     registry.add_recognizer(_mastercard_2_series())
+    registry.remove_recognizer("PhoneRecognizer")
+    registry.add_recognizer(_digit_gated_phone_recognizer())
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+def _digit_gated_phone_recognizer() -> Any:
+    """Presidio's phone recognizer, skipped on a text with fewer digits than the shortest
+    national number of any region it looks for (libphonenumber's metadata: 4, Germany's), where
+    it cannot find one. It runs libphonenumber's matcher once per region, 8 scans of the text:
+    1.3 of the 2.1 ms Presidio spends on 1,000 characters without a digit."""
+    import re
+
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    class DigitGatedPhoneRecognizer(PhoneRecognizer):  # type: ignore[misc,unused-ignore]
+        def __init__(self) -> None:
+            super().__init__()
+            self.min_digits = _shortest_number(self.supported_regions)
+            self._digits = re.compile(r"\d")
+
+        def analyze(self, text: str, entities: Any, nlp_artifacts: Any = None) -> Any:
+            if len(self._digits.findall(text)) < self.min_digits:
+                return []
+            return super().analyze(text, entities, nlp_artifacts)
+
+    return DigitGatedPhoneRecognizer()
+
+
+def _shortest_number(regions: Sequence[str]) -> int:
+    """The fewest digits a national number of any of `regions` has (1 if one is unknown)."""
+    import phonenumbers
+
+    lengths = []
+    for region in regions:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        desc = metadata.general_desc if metadata is not None else None
+        if desc is None or not desc.possible_length:
+            return 1
+        lengths.append(min(desc.possible_length))
+    return min(lengths, default=1)
 
 
 def _offline_email_recognizer() -> Any:
