@@ -5,8 +5,12 @@ Guards run one after another, in `build_input_guards` order, each on the text th
 ones left (a masked secret is not seen again by the injection guard; a stripped sentence is
 not sent to the topic guard). Their heavy parts, the MiniLM encode (shared through one
 `SharedEncoder`) and Presidio, are prefetched in worker threads when the chain reaches the first
-guard that has one, so they overlap each other and the heuristics. A block stops the chain at once; every decision made is on `ctx.guards`, and the
-replacements of `strip` and `mask` are written into the request before the next stage sees it.
+guard that has one, so they overlap each other and the heuristics. A block stops the chain at
+once; every decision made is on `ctx.guards`, and the replacements of `strip` and `mask` are
+written into the request before the next stage sees it.
+
+With `[models.NAME.guards] overlap`, the guards that only block or flag (`overlappable`) decide
+after the call has started, on the text as received (`_overlapped`); the rest decide first.
 
 An injection guard with a judge asks its model through `judge_asker`: the question runs down the
 rest of the chain (limits onward) as a call of its own to the judge model, uncached and outside
