@@ -36,6 +36,18 @@ model = "judge"
 band = 0.2
 timeout_ms = 400
 
+[models.stripped]
+targets = ["up/gpt-test"]
+retries = 0
+
+[models.stripped.guards.injection]
+action = "strip"
+layers = ["heuristics", "judge"]
+
+[models.stripped.guards.injection.judge]
+model = "judge"
+band = 0.2
+
 [models.strict]
 targets = ["up/gpt-test"]
 retries = 0
@@ -117,6 +129,17 @@ def test_a_grey_band_message_the_judge_clears_passes_and_both_calls_are_counted(
     assert record.input_tokens == judge_in + model_in
     assert record.output_tokens == 1 + 4  # "Here is the answer." in words
     assert record.target == "up/gpt-test"  # the answer's target, not the judge's
+
+
+def test_strip_drops_a_message_the_judge_calls_an_injection(
+    judged: tuple[Gateway, str], fake: FakeProvider
+) -> None:
+    gw, key = judged
+    ask(gw, key, "stripped", GREY)
+    question, answer = fake.requests
+    assert question.json["model"] == "judge-upstream"
+    assert answer.json["messages"][0]["content"] == ""  # no segment scored: the whole message
+    assert decision(gw)["action"] == "strip"
 
 
 def test_a_message_outside_the_band_is_not_put_to_the_judge(

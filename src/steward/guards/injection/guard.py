@@ -205,8 +205,13 @@ class InjectionGuard:
             spans = [s.span for s in message.segments if s.score >= threshold]
             rest = strip_hidden(without(message.item.text, spans))
             residue = normalize(rest)
-            if score_texts([residue.text, *residue.decoded, *residue.views]).score >= threshold:
-                rest = ""  # spread over segments, or only visible as a whole: drop it all
+            judged = message.judged is not None and message.judged >= threshold
+            if judged or score_texts([residue.text, *residue.decoded, *residue.views]).score >= (
+                threshold
+            ):
+                # Spread over segments, only visible as a whole, or the judge's verdict on the
+                # whole message: drop it all.
+                rest = ""
             replacements[message.item.message_index] = rest
         return replacements
 
