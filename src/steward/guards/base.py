@@ -7,23 +7,37 @@ details (scores, matched patterns) an attacker could tune against. Those stay on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
 
 import orjson
 
 from steward.types import JSONObject
 
+if TYPE_CHECKING:
+    from steward.wire.openai import ChatRequest
+
 __all__ = [
     "ACTIONS",
+    "ASK",
     "Action",
+    "Ask",
     "Decision",
     "GuardInput",
     "InputGuard",
     "InputVerdict",
     "decisions_json",
 ]
+
+Ask: TypeAlias = "Callable[[ChatRequest], Awaitable[JSONObject]]"
+"""Runs a chat request to the model it names through the gateway; returns the response body
+(the injection guard's judge asks its model this way)."""
+
+ASK: ContextVar[Ask | None] = ContextVar("steward_guard_ask", default=None)
+"""Set by the input guard stage for the request being guarded (`judge_asker`); None elsewhere,
+where a guard that needs a model has none to ask."""
 
 Action = Literal["allow", "flag", "block", "strip", "mask", "pseudonymise", "repair", "escalate"]
 ACTIONS: tuple[Action, ...] = (

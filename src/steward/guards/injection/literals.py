@@ -241,7 +241,7 @@ class Needles:
         stands for the strings that are prefixes of it."""
         if not strings:
             return None, {}
-        implied = {s: [p for p in strings if s.startswith(p)] for s in strings}
+        implied = {s: [s[:k] for k in range(1, len(s) + 1) if s[:k] in strings] for s in strings}
         return re.compile(f"(?=({_trie(strings)}))", re.DOTALL), implied
 
     @property

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 
 from steward.config.schema import StewardConfig
 from steward.errors import GuardBlockedError, UpstreamProtocolError
-from steward.guards.base import GuardInput, InputGuard, InputVerdict
+from steward.guards.base import ASK, Ask, GuardInput, InputGuard, InputVerdict
 from steward.guards.embedding import SharedEncoder
-from steward.guards.injection.judge import ASK, Ask
 from steward.guards.input_guards import build_input_guards, refusal_message, verdicts
 from steward.guards.messages import apply_replacements, guard_inputs
 from steward.guards.pii.engine import PIIEngine
