@@ -20,13 +20,7 @@ from steward.guards.embedding import SharedEncoder
 if TYPE_CHECKING:
     from steward.guards.pii.engine import PIIEngine
 
-__all__ = [
-    "Prefetching",
-    "Refusing",
-    "build_input_guards",
-    "refusal_message",
-    "verdicts",
-]
+__all__ = ["Prefetching", "Refusing", "build_input_guards", "refusal_message", "verdicts"]
 
 
 @runtime_checkable
@@ -93,7 +87,10 @@ async def verdicts(
     for n, guard in enumerate(guards):
         if not started and isinstance(guard, Prefetching):
             started = True
-            _start_prefetches(guards[n:], inputs)
+            for later in guards[n:]:
+                if isinstance(later, Prefetching):
+                    task = asyncio.ensure_future(later.prefetch(inputs))
+                    task.add_done_callback(_retrieved)
             # Let each prefetch run to its first await, which hands its work to a thread:
             # otherwise they would start only when this guard's `check` first awaits, after
             # its synchronous part (the injection heuristics: 2-4 ms for 1,000 characters).
@@ -102,14 +99,6 @@ async def verdicts(
         yield guard, verdict
         if verdict.replacements:
             inputs = _with_text(inputs, verdict.replacements)
-
-
-def _start_prefetches(guards: Sequence[InputGuard], inputs: list[GuardInput]) -> None:
-    """Starts the prefetch of each guard that has one, on `inputs`."""
-    for guard in guards:
-        if isinstance(guard, Prefetching):
-            task = asyncio.ensure_future(guard.prefetch(inputs))
-            task.add_done_callback(_retrieved)
 
 
 def _retrieved(task: asyncio.Future[None]) -> None:
