@@ -394,7 +394,9 @@ def test_replicas_share_the_cache_through_redis(
     fake: FakeProvider,
     tmp_path: Any,
 ) -> None:
-    shared = f'[redis]\nurl = "{redis_url}"\nkey_prefix = "{redis_prefix}"\n'
+    # A generous timeout: this test is about sharing; on a loaded machine a 250 ms Redis stall
+    # (the default timeout) would turn the second replica's hit into a miss, by design.
+    shared = f'[redis]\nurl = "{redis_url}"\nkey_prefix = "{redis_prefix}"\ntimeout_s = 2.0\n'
     database = f"sqlite:///{tmp_path}/shared.db"
     one, key = make_gateway(CACHED + shared, storage_url=database)
     two, _ = make_gateway(CACHED + shared, storage_url=database)

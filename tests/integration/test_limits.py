@@ -166,7 +166,7 @@ def replica(
 ) -> Iterator[tuple[str, str]]:
     """A second `steward serve` process on the same database and Redis (url, storage url)."""
     database = f"sqlite:///{tmp_path}/shared.db"
-    redis = f'\n[redis]\nurl = "{redis_url}"\nkey_prefix = "{redis_prefix}"\n'
+    redis = f'\n[redis]\nurl = "{redis_url}"\nkey_prefix = "{redis_prefix}"\ntimeout_s = 2.0\n'
     port = free_port()
     storage = f'[storage]\nurl = "{database}"\nflush_interval_s = 0.05\n\n'
     path = write_config(
@@ -198,7 +198,7 @@ def test_two_replicas_sharing_redis_hold_one_budget(
     redis_prefix: str,
 ) -> None:
     url_b, database = replica
-    redis = f'\n[redis]\nurl = "{redis_url}"\nkey_prefix = "{redis_prefix}"\n'
+    redis = f'\n[redis]\nurl = "{redis_url}"\nkey_prefix = "{redis_prefix}"\ntimeout_s = 2.0\n'
     gw, _ = make_gateway(PRICED + redis, storage_url=database)
     tenant = make_tenant(gw, gw.admin_key(), "fleet", limit_usd=1.0)
     _wait_until_known(url_b, tenant.app_key)

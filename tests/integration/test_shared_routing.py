@@ -21,7 +21,7 @@ pytestmark = pytest.mark.redis
 
 
 def shared_toml(backup: FakeProvider, redis_url: str, prefix: str) -> str:
-    redis = f'\n[redis]\nurl = "{redis_url}"\nkey_prefix = "{prefix}"\n'
+    redis = f'\n[redis]\nurl = "{redis_url}"\nkey_prefix = "{prefix}"\ntimeout_s = 2.0\n'
     cached = '\n[models.cached]\ntargets = ["up/gpt-test"]\ncache = { exact = true }\n'
     return routing_toml(backup, PAIR + cached, BREAKER.replace("open_s = 1", "open_s = 30") + redis)
 
